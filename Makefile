@@ -1,0 +1,37 @@
+# convstore tasks. `make help` lists them. The virtual environment is built on first use.
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: help install run check lint format typecheck test
+
+help: ## List the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(BIN)/.installed ## Create .venv and install convstore with its dev tools
+
+run: install ## Run convstore on the embedded SQLite default (./convstore.db)
+	$(BIN)/convstore demo
+
+check: lint typecheck test ## Everything CI runs: format check, lint, type check, tests
+
+lint: install ## ruff format --check and ruff check
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+
+format: install ## Reformat and fix what ruff can
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+typecheck: install ## mypy --strict on src/
+	$(BIN)/mypy
+
+test: install ## pytest on SQLite and PostgreSQL
+	$(BIN)/pytest

@@ -1,0 +1,129 @@
+"""The ``convstore`` command.
+
+Usage:
+    convstore demo                      # migrate the default database and show the library at work
+    convstore db upgrade [REV]          # default REV: head
+    convstore db downgrade REV          # e.g. base, or -1
+    convstore db current
+    convstore db check                  # exit 1 when models and migrations disagree
+
+Every command reads ``CONVSTORE_DATABASE_URL`` (default: ``sqlite:///convstore.db``) unless
+``--database-url`` is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from convstore import migrate
+from convstore.config import Settings, get_settings
+from convstore.db import create_engine
+from convstore.errors import ConvstoreError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="convstore: the storage and API backbone of a chatbot backend.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+err_console = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="CONVSTORE_DATABASE_URL",
+        show_envvar=True,
+        help="Database URL (default: sqlite:///convstore.db).",
+    ),
+]
+
+
+def _settings(database_url: str | None) -> Settings:
+    settings = get_settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    return settings
+
+
+def _run(coro: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(coro())  # type: ignore[arg-type]
+    except ConvstoreError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+
+
+def _with_engine(database_url: str | None, action: Callable[..., Awaitable[T]], *args: str) -> T:
+    async def go() -> T:
+        engine = create_engine(_settings(database_url), pooled=False)
+        try:
+            return await action(engine, *args)
+        finally:
+            await engine.dispose()
+
+    return _run(go)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head"), database_url: DatabaseUrl = None) -> None:
+    """Upgrade the schema to REVISION (default: the latest)."""
+    _with_engine(database_url, migrate.upgrade, revision)
+    at = _with_engine(database_url, migrate.current)
+    console.print(f"database at revision [bold]{at}[/bold]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: str = typer.Argument(..., help="Target, e.g. base or -1."),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Downgrade the schema to REVISION (``base`` removes every table and its data)."""
+    _with_engine(database_url, migrate.downgrade, revision)
+    at = _with_engine(database_url, migrate.current)
+    console.print(f"database at revision [bold]{at or 'base'}[/bold]")
+
+
+@db_app.command("current")
+def db_current(database_url: DatabaseUrl = None) -> None:
+    """Show the revision the database is at, and the newest one available."""
+    at = _with_engine(database_url, migrate.current)
+    head = migrate.head_revision()
+    state = "up to date" if at == head else "behind: run `convstore db upgrade`"
+    console.print(f"current: [bold]{at or 'base'}[/bold]  head: {head}  ({state})")
+
+
+@db_app.command("check")
+def db_check(database_url: DatabaseUrl = None) -> None:
+    """Exit 1 when the database is not at head or the models and migrations disagree."""
+    problem = _with_engine(database_url, migrate.check)
+    if problem:
+        err_console.print(f"[red]models and migrations disagree:[/red] {problem}")
+        raise typer.Exit(1)
+    console.print("models and migrations agree")
+
+
+@app.command()
+def demo(database_url: DatabaseUrl = None) -> None:
+    """Migrate the database, then store a short chat turn and some tasks, and show them."""
+    from convstore.demo import run_demo
+
+    _run(lambda: run_demo(_settings(database_url), console))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

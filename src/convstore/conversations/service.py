@@ -1,0 +1,418 @@
+"""The rules for conversations and messages. Services never commit: the caller owns the
+transaction (see ``convstore.store``)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from convstore.config import Limits
+from convstore.conversations.repository import ConversationRepository, MessageRepository
+from convstore.conversations.schemas import (
+    ConversationCreate,
+    ConversationRead,
+    ConversationUpdate,
+    MessageCreate,
+    MessageRead,
+    MessageUpdate,
+    ToolCall,
+)
+from convstore.errors import InvalidInput, NotFound
+from convstore.kit.pagination import Page, decode_cursor, encode_cursor
+from convstore.kit.types import utc_now, uuid7
+from convstore.kit.validation import check_metadata, check_size
+
+TITLE_FROM_MESSAGE_CHARS = 60
+"""A conversation without a title takes the first words of its first user message."""
+MAX_USAGE_CHARS = 4_096
+MAX_TOOL_RESULTS_CHARS = 1_000_000
+
+
+def _not_found() -> NotFound:
+    return NotFound("conversation not found")
+
+
+def title_from_message(content: str) -> str:
+    """The first line's words, cut at a word boundary to at most 60 characters."""
+    words = re.sub(r"\s+", " ", content).strip()
+    if len(words) <= TITLE_FROM_MESSAGE_CHARS:
+        return words
+    cut = words[: TITLE_FROM_MESSAGE_CHARS - 1]
+    if " " in cut[TITLE_FROM_MESSAGE_CHARS // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+class ConversationService:
+    async def create(
+        self, conn: AsyncConnection, user_id: uuid.UUID, data: ConversationCreate, limits: Limits
+    ) -> ConversationRead:
+        check_metadata(data.metadata, limits, "metadata")
+        now = utc_now()
+        row = await ConversationRepository(conn, user_id).insert(
+            {
+                "id": uuid7(),
+                "title": data.title,
+                "attributes": data.metadata,
+                "messages_count": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        return ConversationRead.model_validate(row)
+
+    async def get(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        *,
+        include_deleted: bool = False,
+    ) -> ConversationRead:
+        row = await ConversationRepository(conn, user_id).get(
+            conversation_id, include_deleted=include_deleted
+        )
+        if row is None:
+            raise _not_found()
+        return ConversationRead.model_validate(row)
+
+    async def list(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        *,
+        limit: int,
+        cursor: str | None,
+        include_deleted: bool,
+    ) -> Page[ConversationRead]:
+        """Most recent activity first (``updated_at``, then id), keyset-paged."""
+        scope = f"conversations:{int(include_deleted)}"
+        after = None
+        if cursor is not None:
+            key = decode_cursor(cursor, scope)
+            try:
+                after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
+            except (IndexError, TypeError, ValueError):
+                raise InvalidInput("malformed cursor", field="cursor") from None
+        rows = await ConversationRepository(conn, user_id).list_recent(
+            limit=limit + 1, after=after, include_deleted=include_deleted
+        )
+        items = [ConversationRead.model_validate(r) for r in rows[:limit]]
+        has_more = len(rows) > limit
+        next_cursor = None
+        if has_more:
+            last = items[-1]
+            next_cursor = encode_cursor(scope, [last.updated_at.isoformat(), str(last.id)])
+        return Page(items=items, next_cursor=next_cursor, has_more=has_more)
+
+    async def update(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        data: ConversationUpdate,
+        limits: Limits,
+    ) -> ConversationRead:
+        changes = data.model_dump(exclude_unset=True)
+        values: dict[str, Any] = {}
+        if "title" in changes:
+            values["title"] = data.title
+        if "metadata" in changes:
+            if data.metadata is None:
+                raise InvalidInput("must be an object", field="metadata")
+            check_metadata(data.metadata, limits, "metadata")
+            values["attributes"] = data.metadata
+        repo = ConversationRepository(conn, user_id)
+        if not values:
+            return await self.get(conn, user_id, conversation_id)
+        row = await repo.update(conversation_id, {**values, "updated_at": utc_now()})
+        if row is None:
+            raise _not_found()
+        return ConversationRead.model_validate(row)
+
+    async def delete(
+        self, conn: AsyncConnection, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> None:
+        """Soft delete: the conversation and all its messages disappear from every read."""
+        row = await ConversationRepository(conn, user_id).update(
+            conversation_id, {"deleted_at": utc_now()}, live=True
+        )
+        if row is None:
+            raise _not_found()
+
+    async def restore(
+        self, conn: AsyncConnection, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> ConversationRead:
+        """Bring back a soft-deleted conversation with its messages (a live one is returned
+        unchanged)."""
+        now = utc_now()
+        repo = ConversationRepository(conn, user_id)
+        row = await repo.update(
+            conversation_id, {"deleted_at": None, "updated_at": now}, live=False
+        )
+        if row is None:
+            row = await repo.get(conversation_id)
+        if row is None:
+            raise _not_found()
+        return ConversationRead.model_validate(row)
+
+    async def purge(
+        self, conn: AsyncConnection, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> None:
+        """Delete for good, deleted or not; the database cascades to the messages."""
+        if not await ConversationRepository(conn, user_id).purge(conversation_id):
+            raise _not_found()
+
+
+class MessageService:
+    def _check(
+        self,
+        role: str,
+        content: str | None,
+        calls: Sequence[ToolCall] | None,
+        extra: dict[str, Any],
+        limits: Limits,
+        prefix: str,
+    ) -> None:
+        """The configurable limits: content length by role, tool calls, metadata, payloads."""
+        max_chars = (
+            limits.max_user_message_chars
+            if role in ("user", "system")
+            else limits.max_assistant_message_chars
+        )
+        if content is not None and len(content) > max_chars:
+            raise InvalidInput(f"longer than {max_chars} characters", field=f"{prefix}content")
+        if calls is not None:
+            if len(calls) > limits.max_tool_calls:
+                raise InvalidInput(
+                    f"at most {limits.max_tool_calls} tool calls", field=f"{prefix}tool_calls"
+                )
+            for i, call in enumerate(calls):
+                check_size(
+                    call.arguments,
+                    limits.max_tool_arguments_bytes,
+                    f"{prefix}tool_calls.{i}.arguments",
+                )
+        check_metadata(extra.get("metadata"), limits, f"{prefix}metadata")
+        check_size(extra.get("usage"), MAX_USAGE_CHARS, f"{prefix}usage")
+        check_size(extra.get("tool_results"), MAX_TOOL_RESULTS_CHARS, f"{prefix}tool_results")
+
+    async def append_many(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        items: Sequence[MessageCreate],
+        limits: Limits,
+    ) -> list[MessageRead]:
+        """Append ``items`` in order, in the caller's transaction.
+
+        Sequence numbers are taken with one atomic counter update, so concurrent appenders
+        never collide and ``messages_count`` stays exact. A deleted or foreign conversation is
+        not found; an unknown ``parent_id`` is invalid input.
+        """
+        if not items:
+            return []
+        multi = len(items) > 1
+        for i, item in enumerate(items):
+            extra = {
+                "metadata": item.metadata,
+                "usage": item.usage,
+                "tool_results": _dump_list(item.tool_results),
+            }
+            self._check(
+                item.role, item.content, item.tool_calls, extra, limits, f"{i}." if multi else ""
+            )
+        repo = MessageRepository(conn, user_id)
+        first_user = next((m for m in items if m.role == "user"), None)
+        now = utc_now()
+        last = await repo.conversations.reserve_seqs(
+            conversation_id,
+            len(items),
+            now=now,
+            title=title_from_message(first_user.content) if first_user else None,
+        )
+        if last is None:
+            raise _not_found()
+        await self._check_parents(repo, conversation_id, items, multi)
+        rows = [
+            _new_row(item, conversation_id, seq, now)
+            for seq, item in enumerate(items, start=last - len(items) + 1)
+        ]
+        await repo.insert_many([dict(r) for r in rows])
+        return [MessageRead.model_validate(r) for r in rows]
+
+    async def _check_parents(
+        self,
+        repo: MessageRepository,
+        conversation_id: uuid.UUID,
+        items: Sequence[MessageCreate],
+        multi: bool,
+    ) -> None:
+        for i, item in enumerate(items):
+            if item.parent_id is not None and not await repo.exists(
+                conversation_id, item.parent_id
+            ):
+                field = f"{i}.parent_id" if multi else "parent_id"
+                raise InvalidInput("no such message in this conversation", field=field)
+
+    async def page(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        *,
+        limit: int,
+        after: int | None,
+        before: int | None,
+        cursor: str | None,
+    ) -> Page[MessageRead]:
+        """One page of messages, always oldest first within the page.
+
+        With no position, the newest ``limit`` messages; ``next_cursor`` then walks back to
+        older ones. ``before=s`` gives the messages just below seq ``s`` (and continues
+        backwards); ``after=s`` those just above it (and continues forwards).
+        """
+        if sum(x is not None for x in (after, before, cursor)) > 1:
+            raise InvalidInput("give at most one of after, before and cursor", field="cursor")
+        scope = f"messages:{conversation_id}"
+        if cursor is not None:
+            direction, seq = _decode_message_cursor(cursor, scope)
+            after, before = (seq, None) if direction == "after" else (None, seq)
+        for name, value in (("after", after), ("before", before)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise InvalidInput("must be a non-negative integer (a seq)", field=name)
+        repo = MessageRepository(conn, user_id)
+        if await repo.conversations.get(conversation_id) is None:
+            raise _not_found()
+        if after is not None:
+            rows = await repo.after(conversation_id, after, limit + 1)
+            has_more, rows = len(rows) > limit, rows[:limit]
+            key = ("after", rows[-1]["seq"]) if rows else None
+        else:
+            if before is None:
+                rows = await repo.latest(conversation_id, limit + 1)
+            else:
+                rows = await repo.before(conversation_id, before, limit + 1)
+            has_more, rows = len(rows) > limit, rows[-limit:]
+            key = ("before", rows[0]["seq"]) if rows else None
+        next_cursor = encode_cursor(scope, list(key)) if has_more and key else None
+        items = [MessageRead.model_validate(r) for r in rows]
+        return Page(items=items, next_cursor=next_cursor, has_more=has_more)
+
+    async def get(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        message_id: uuid.UUID,
+    ) -> MessageRead:
+        row = await MessageRepository(conn, user_id).get(conversation_id, message_id)
+        if row is None:
+            raise NotFound("message not found")
+        return MessageRead.model_validate(row)
+
+    async def update(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        message_id: uuid.UUID,
+        data: MessageUpdate,
+        limits: Limits,
+    ) -> MessageRead:
+        changes = data.model_dump(exclude_unset=True)
+        repo = MessageRepository(conn, user_id)
+        role = await repo.get_role(conversation_id, message_id)
+        if role is None:
+            raise NotFound("message not found")
+        if changes.get("tool_calls") and role != "assistant":
+            raise InvalidInput("only assistant messages carry tool calls", field="tool_calls")
+        if role in ("user", "system") and data.content is not None and not data.content.strip():
+            raise InvalidInput("must not be blank", field="content")
+        for name in ("content", "status", "metadata"):
+            if name in changes and changes[name] is None:
+                raise InvalidInput("must not be null", field=name)
+        extra = {
+            "metadata": data.metadata,
+            "usage": data.usage,
+            "tool_results": _dump_list(data.tool_results),
+        }
+        self._check(role, data.content, data.tool_calls, extra, limits, "")
+        values: dict[str, Any] = {"updated_at": utc_now()}
+        for name in ("content", "status", "usage"):
+            if name in changes:
+                values[name] = changes[name]
+        if "metadata" in changes:
+            values["attributes"] = data.metadata
+        if "tool_calls" in changes:
+            values["tool_calls"] = _dump_list(data.tool_calls) or None
+        if "tool_results" in changes:
+            values["tool_results"] = _dump_list(data.tool_results)
+        row = await repo.update(conversation_id, message_id, values)
+        if row is None:
+            raise NotFound("message not found")
+        return MessageRead.model_validate(row)
+
+    async def delete(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        message_id: uuid.UUID,
+    ) -> None:
+        """Soft delete: hidden from every read; its seq is never reused."""
+        now = utc_now()
+        row = await MessageRepository(conn, user_id).update(
+            conversation_id, message_id, {"deleted_at": now, "updated_at": now}
+        )
+        if row is None:
+            raise NotFound("message not found")
+
+
+def _dump_list(models: Sequence[Any] | None) -> list[dict[str, Any]] | None:
+    return None if models is None else [m.model_dump(mode="json") for m in models]
+
+
+def _new_row(
+    item: MessageCreate, conversation_id: uuid.UUID, seq: int, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": uuid7(),
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "role": item.role,
+        "content": item.content,
+        "status": item.default_status(),
+        "tool_calls": _dump_list(item.tool_calls),
+        "tool_results": _dump_list(item.tool_results),
+        "tool_call_id": item.tool_call_id,
+        "attributes": item.metadata,
+        "parent_id": item.parent_id,
+        "usage": item.usage,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _decode_message_cursor(cursor: str, scope: str) -> tuple[str, int]:
+    key = decode_cursor(cursor, scope)
+    if (
+        len(key) != 2
+        or key[0] not in ("after", "before")
+        or isinstance(key[1], bool)
+        or not isinstance(key[1], int)
+    ):
+        raise InvalidInput("malformed cursor", field="cursor")
+    return key[0], key[1]
+
+
+conversation = ConversationService()
+message = MessageService()

@@ -1,0 +1,57 @@
+"""The shared Pydantic base and the constrained types every domain schema reuses."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+_DISALLOWED_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+"""NUL and the other C0 controls except tab, newline and carriage return; DEL; lone surrogates."""
+_DISALLOWED_LINE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+"""As above, and no line breaks or tabs either: titles are one line."""
+
+
+def check_text(value: str) -> str:
+    """Refuse NUL bytes, control characters and unpaired surrogates (text stays as given)."""
+    if (bad := _DISALLOWED_TEXT.search(value)) is not None:
+        raise ValueError(f"contains a disallowed character U+{ord(bad.group()):04X}")
+    return value
+
+
+def check_line(value: str) -> str:
+    """A single line of text: not blank, no control characters. Outer whitespace is trimmed."""
+    if (bad := _DISALLOWED_LINE.search(value)) is not None:
+        raise ValueError(f"contains a disallowed character U+{ord(bad.group()):04X}")
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+SafeText = Annotated[str, AfterValidator(check_text)]
+"""Free text (message content, descriptions): stored exactly as given once it is accepted."""
+
+
+class Schema(BaseModel):
+    """Base of every convstore schema: reads from attributes, refuses unknown fields."""
+
+    model_config = ConfigDict(from_attributes=True, extra="forbid", populate_by_name=True)
+
+
+class ReadSchema(BaseModel):
+    """Base of every output model: built from rows or objects, ignoring columns it does not show."""
+
+    model_config = ConfigDict(from_attributes=True, extra="ignore", populate_by_name=True)
+
+
+class IDSchema(ReadSchema):
+    id: uuid.UUID
+
+
+class TimestampedSchema(ReadSchema):
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,51 @@
+"""Column types that behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import uuid_utils.compat as uuid_utils
+from sqlalchemy import JSON, DateTime, Dialect, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSONB
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+"""JSON on SQLite, JSONB on PostgreSQL."""
+
+
+def uuid7() -> uuid.UUID:
+    """A new time-ordered UUID (version 7): consecutive keys land next to each other in indexes."""
+    return uuid_utils.uuid7()
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class DateTimeUTC(TypeDecorator[datetime]):
+    """A timestamp that refuses naive datetimes and always comes back aware, in UTC.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores fixed-width UTC text that sorts in time
+    order, so keyset comparisons behave the same on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: convstore stores aware UTC timestamps")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)

@@ -1,0 +1,71 @@
+"""Task input and output models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, Field
+
+from convstore.kit.schemas import IDSchema, SafeText, Schema, TimestampedSchema, check_line
+
+TASK_TITLE_MAX_LENGTH = 200
+TASK_DESCRIPTION_MAX_LENGTH = 1000
+MAX_TAGS = 16
+TAG_MAX_LENGTH = 32
+
+TaskTitle = Annotated[
+    str, Field(min_length=1, max_length=TASK_TITLE_MAX_LENGTH), AfterValidator(check_line)
+]
+TaskDescription = Annotated[SafeText, Field(max_length=TASK_DESCRIPTION_MAX_LENGTH)]
+Priority = Literal["low", "medium", "high"]
+
+
+def _normalize_tags(tags: list[str]) -> list[str]:
+    """Tags are compared case-insensitively: stored lower-cased, without '#', deduplicated."""
+    seen: dict[str, None] = {}
+    for tag in tags:
+        seen.setdefault(tag.lstrip("#").lower(), None)
+    if "" in seen:
+        raise ValueError("a tag must not be blank")
+    return list(seen)
+
+
+Tag = Annotated[str, Field(min_length=1, max_length=TAG_MAX_LENGTH, pattern=r"^#?[^\s,#]+$")]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_normalize_tags)]
+
+
+class TaskCreate(Schema):
+    title: TaskTitle
+    description: TaskDescription | None = None
+    priority: Priority = "medium"
+    tags: Tags = []
+    due_at: AwareDatetime | None = None
+
+
+class TaskUpdate(Schema):
+    """Every field optional; only the fields given change. ``None`` clears an optional field."""
+
+    title: TaskTitle | None = None
+    description: TaskDescription | None = None
+    priority: Priority | None = None
+    tags: Tags | None = None
+    due_at: AwareDatetime | None = None
+    completed: bool | None = None
+
+
+class TaskFilter(Schema):
+    completed: bool | None = None
+    priority: Priority | None = None
+    tag: Tag | None = None
+    due_before: AwareDatetime | None = None
+
+
+class TaskRead(IDSchema, TimestampedSchema):
+    title: str
+    description: str | None
+    completed: bool
+    completed_at: datetime | None
+    priority: Priority
+    tags: list[str]
+    due_at: datetime | None

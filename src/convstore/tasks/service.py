@@ -1,0 +1,116 @@
+"""The rules for tasks. ``completed_at`` always follows ``completed``."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from convstore.errors import InvalidInput, NotFound
+from convstore.kit.pagination import Page, decode_cursor, encode_cursor
+from convstore.kit.types import utc_now, uuid7
+from convstore.tasks.repository import TaskRepository
+from convstore.tasks.schemas import TaskCreate, TaskFilter, TaskRead, TaskUpdate
+
+
+def _not_found() -> NotFound:
+    return NotFound("task not found")
+
+
+class TaskService:
+    async def create(self, conn: AsyncConnection, user_id: uuid.UUID, data: TaskCreate) -> TaskRead:
+        now = utc_now()
+        row = await TaskRepository(conn, user_id).insert(
+            {
+                "id": uuid7(),
+                **data.model_dump(),
+                "completed": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        return TaskRead.model_validate(row)
+
+    async def get(self, conn: AsyncConnection, user_id: uuid.UUID, task_id: uuid.UUID) -> TaskRead:
+        row = await TaskRepository(conn, user_id).get(task_id)
+        if row is None:
+            raise _not_found()
+        return TaskRead.model_validate(row)
+
+    async def list(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        filters: TaskFilter,
+        *,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[TaskRead]:
+        """Tasks in the order they were created (oldest first), keyset-paged.
+
+        A cursor only continues the list it came from: with other filters it is refused.
+        """
+        digest = hashlib.sha256(filters.model_dump_json().encode()).hexdigest()[:16]
+        scope = f"tasks:{digest}"
+        after = None
+        if cursor is not None:
+            key = decode_cursor(cursor, scope)
+            try:
+                after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
+            except (IndexError, TypeError, ValueError):
+                raise InvalidInput("malformed cursor", field="cursor") from None
+        rows = await TaskRepository(conn, user_id).list(filters, limit=limit + 1, after=after)
+        items = [TaskRead.model_validate(r) for r in rows[:limit]]
+        has_more = len(rows) > limit
+        next_cursor = None
+        if has_more:
+            last = items[-1]
+            next_cursor = encode_cursor(scope, [last.created_at.isoformat(), str(last.id)])
+        return Page(items=items, next_cursor=next_cursor, has_more=has_more)
+
+    async def update(
+        self, conn: AsyncConnection, user_id: uuid.UUID, task_id: uuid.UUID, data: TaskUpdate
+    ) -> TaskRead:
+        changes = data.model_dump(exclude_unset=True)
+        for name in ("title", "priority", "tags", "completed"):
+            if name in changes and changes[name] is None:
+                raise InvalidInput("must not be null", field=name)
+        if not changes:
+            return await self.get(conn, user_id, task_id)
+        now = utc_now()
+        values: dict[str, Any] = {**changes, "updated_at": now}
+        if "completed" in changes:
+            values["completed_at"] = now if changes["completed"] else None
+        row = await TaskRepository(conn, user_id).update(task_id, values)
+        if row is None:
+            raise _not_found()
+        return TaskRead.model_validate(row)
+
+    async def set_completed(
+        self, conn: AsyncConnection, user_id: uuid.UUID, task_id: uuid.UUID, completed: bool
+    ) -> TaskRead:
+        """Complete or reopen. Completing a completed task keeps its first ``completed_at``."""
+        repo = TaskRepository(conn, user_id)
+        current = await repo.get(task_id)
+        if current is None:
+            raise _not_found()
+        if current["completed"] == completed:
+            return TaskRead.model_validate(current)
+        now = utc_now()
+        row = await repo.update(
+            task_id,
+            {"completed": completed, "completed_at": now if completed else None, "updated_at": now},
+        )
+        if row is None:
+            raise _not_found()
+        return TaskRead.model_validate(row)
+
+    async def delete(self, conn: AsyncConnection, user_id: uuid.UUID, task_id: uuid.UUID) -> None:
+        if not await TaskRepository(conn, user_id).delete(task_id):
+            raise _not_found()
+
+
+task = TaskService()

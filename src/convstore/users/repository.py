@@ -1,0 +1,45 @@
+"""Every query on users. Users are the root of ownership: these are looked up by id or email."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from convstore.users.models import User
+
+users = cast(Table, User.__table__)
+USER_COLUMNS = tuple(users.c)
+
+
+class UserRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def get(self, user_id: uuid.UUID) -> RowMapping | None:
+        stmt = select(*USER_COLUMNS).where(users.c.id == user_id)
+        return (await self.conn.execute(stmt)).mappings().one_or_none()
+
+    async def get_by_email(self, email: str) -> RowMapping | None:
+        stmt = select(*USER_COLUMNS).where(users.c.email == email)
+        return (await self.conn.execute(stmt)).mappings().one_or_none()
+
+    async def get_by_identity(self, provider: str, subject: str) -> RowMapping | None:
+        stmt = select(*USER_COLUMNS).where(
+            users.c.auth_provider == provider, users.c.auth_subject == subject
+        )
+        return (await self.conn.execute(stmt)).mappings().one_or_none()
+
+    async def insert(self, values: dict[str, Any]) -> RowMapping:
+        stmt = insert(users).values(**values).returning(*USER_COLUMNS)
+        return (await self.conn.execute(stmt)).mappings().one()
+
+    async def update(self, user_id: uuid.UUID, values: dict[str, Any]) -> RowMapping | None:
+        stmt = update(users).where(users.c.id == user_id).values(**values).returning(*USER_COLUMNS)
+        return (await self.conn.execute(stmt)).mappings().one_or_none()
+
+    async def delete(self, user_id: uuid.UUID) -> bool:
+        return (await self.conn.execute(delete(users).where(users.c.id == user_id))).rowcount == 1

@@ -1,0 +1,87 @@
+"""The rules for users: unique lower-case emails, hashed passwords, cascading deletion."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from convstore.auth.passwords import Passwords
+from convstore.errors import Conflict, InvalidInput, NotFound
+from convstore.kit.types import utc_now, uuid7
+from convstore.users.repository import UserRepository
+from convstore.users.schemas import UserCreate, UserRead, UserUpdate
+
+
+def _not_found() -> NotFound:
+    return NotFound("user not found")
+
+
+class UserService:
+    async def create(
+        self, conn: AsyncConnection, data: UserCreate, passwords: Passwords
+    ) -> UserRead:
+        if (data.auth_provider is None) != (data.auth_subject is None):
+            raise InvalidInput(
+                "give both auth_provider and auth_subject, or neither", field="auth_subject"
+            )
+        repo = UserRepository(conn)
+        if await repo.get_by_email(data.email) is not None:
+            raise Conflict("a user with this email already exists")
+        hashed = await passwords.hash(data.password) if data.password is not None else None
+        now = utc_now()
+        values = data.model_dump(exclude={"password"})
+        row = await repo.insert(
+            {
+                "id": uuid7(),
+                **values,
+                "hashed_password": hashed,
+                "is_active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        return UserRead.model_validate(row)
+
+    async def get(self, conn: AsyncConnection, user_id: uuid.UUID) -> UserRead:
+        row = await UserRepository(conn).get(user_id)
+        if row is None:
+            raise _not_found()
+        return UserRead.model_validate(row)
+
+    async def get_by_email(self, conn: AsyncConnection, email: str) -> UserRead:
+        row = await UserRepository(conn).get_by_email(email.strip().lower())
+        if row is None:
+            raise _not_found()
+        return UserRead.model_validate(row)
+
+    async def update(
+        self, conn: AsyncConnection, user_id: uuid.UUID, data: UserUpdate, passwords: Passwords
+    ) -> UserRead:
+        changes = data.model_dump(exclude_unset=True)
+        for name in ("email", "password", "role", "is_active"):
+            if name in changes and changes[name] is None:
+                raise InvalidInput("must not be null", field=name)
+        repo = UserRepository(conn)
+        if "email" in changes:
+            other = await repo.get_by_email(changes["email"])
+            if other is not None and other["id"] != user_id:
+                raise Conflict("a user with this email already exists")
+        values: dict[str, Any] = {k: v for k, v in changes.items() if k != "password"}
+        if data.password is not None:
+            values["hashed_password"] = await passwords.hash(data.password)
+        if not values:
+            return await self.get(conn, user_id)
+        row = await repo.update(user_id, {**values, "updated_at": utc_now()})
+        if row is None:
+            raise _not_found()
+        return UserRead.model_validate(row)
+
+    async def delete(self, conn: AsyncConnection, user_id: uuid.UUID) -> None:
+        """Delete the user and, by foreign-key cascade, everything they own."""
+        if not await UserRepository(conn).delete(user_id):
+            raise _not_found()
+
+
+user = UserService()
