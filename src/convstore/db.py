@@ -91,7 +91,7 @@ def create_engine(
         path = sqlite_path(target)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        if pooled:
+        if pooled and path is not None:  # in-memory databases live on one shared connection
             kwargs.update(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
             kwargs.update(pool_timeout=settings.db_pool_timeout, pool_pre_ping=False)
         engine = create_async_engine(target, **kwargs)

@@ -23,7 +23,13 @@ from convstore.conversations.schemas import (
     ToolCall,
 )
 from convstore.errors import InvalidInput, NotFound
-from convstore.kit.pagination import Page, decode_cursor, encode_cursor
+from convstore.kit.pagination import (
+    Page,
+    decode_cursor,
+    decode_keyset,
+    encode_cursor,
+    encode_keyset,
+)
 from convstore.kit.types import utc_now, uuid7
 from convstore.kit.validation import check_metadata, check_size
 
@@ -92,13 +98,7 @@ class ConversationService:
     ) -> Page[ConversationRead]:
         """Most recent activity first (``updated_at``, then id), keyset-paged."""
         scope = f"conversations:{int(include_deleted)}"
-        after = None
-        if cursor is not None:
-            key = decode_cursor(cursor, scope)
-            try:
-                after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
-            except (IndexError, TypeError, ValueError):
-                raise InvalidInput("malformed cursor", field="cursor") from None
+        after = decode_keyset(cursor, scope) if cursor is not None else None
         rows = await ConversationRepository(conn, user_id).list_recent(
             limit=limit + 1, after=after, include_deleted=include_deleted
         )
@@ -107,7 +107,7 @@ class ConversationService:
         next_cursor = None
         if has_more:
             last = items[-1]
-            next_cursor = encode_cursor(scope, [last.updated_at.isoformat(), str(last.id)])
+            next_cursor = encode_keyset(scope, last.updated_at, last.id)
         return Page(items=items, next_cursor=next_cursor, has_more=has_more)
 
     async def update(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -59,3 +61,24 @@ def decode_cursor(cursor: str, scope: str) -> list[Any]:
         raise InvalidInput("cursor belongs to a different list", field="cursor")
     key: list[Any] = data["k"]
     return key
+
+
+def encode_keyset(scope: str, at: datetime, last_id: uuid.UUID) -> str:
+    """A cursor for a list ordered by (timestamp, id)."""
+    return encode_cursor(scope, [at.isoformat(), str(last_id)])
+
+
+def decode_keyset(cursor: str, scope: str) -> tuple[datetime, uuid.UUID]:
+    """The (timestamp, id) position of a cursor made by :func:`encode_keyset`.
+
+    Raises:
+        InvalidInput: malformed, from another list, or carrying a timestamp without a zone.
+    """
+    key = decode_cursor(cursor, scope)
+    try:
+        at, last_id = datetime.fromisoformat(key[0]), uuid.UUID(key[1])
+    except (IndexError, TypeError, ValueError):
+        raise InvalidInput("malformed cursor", field="cursor") from None
+    if len(key) != 2 or at.tzinfo is None:
+        raise InvalidInput("malformed cursor", field="cursor")
+    return at, last_id

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.errors import InvalidInput, NotFound
-from convstore.kit.pagination import Page, decode_cursor, encode_cursor
+from convstore.kit.pagination import Page, decode_keyset, encode_keyset
 from convstore.kit.types import utc_now, uuid7
 from convstore.tasks.repository import TaskRepository
 from convstore.tasks.schemas import TaskCreate, TaskFilter, TaskRead, TaskUpdate
@@ -55,20 +54,14 @@ class TaskService:
         """
         digest = hashlib.sha256(filters.model_dump_json().encode()).hexdigest()[:16]
         scope = f"tasks:{digest}"
-        after = None
-        if cursor is not None:
-            key = decode_cursor(cursor, scope)
-            try:
-                after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
-            except (IndexError, TypeError, ValueError):
-                raise InvalidInput("malformed cursor", field="cursor") from None
+        after = decode_keyset(cursor, scope) if cursor is not None else None
         rows = await TaskRepository(conn, user_id).list(filters, limit=limit + 1, after=after)
         items = [TaskRead.model_validate(r) for r in rows[:limit]]
         has_more = len(rows) > limit
         next_cursor = None
         if has_more:
             last = items[-1]
-            next_cursor = encode_cursor(scope, [last.created_at.isoformat(), str(last.id)])
+            next_cursor = encode_keyset(scope, last.created_at, last.id)
         return Page(items=items, next_cursor=next_cursor, has_more=has_more)
 
     async def update(
@@ -82,9 +75,15 @@ class TaskService:
             return await self.get(conn, user_id, task_id)
         now = utc_now()
         values: dict[str, Any] = {**changes, "updated_at": now}
+        repo = TaskRepository(conn, user_id)
         if "completed" in changes:
-            values["completed_at"] = now if changes["completed"] else None
-        row = await TaskRepository(conn, user_id).update(task_id, values)
+            # Like set_completed: only a change of state moves completed_at.
+            current = await repo.get(task_id)
+            if current is None:
+                raise _not_found()
+            if current["completed"] != changes["completed"]:
+                values["completed_at"] = now if changes["completed"] else None
+        row = await repo.update(task_id, values)
         if row is None:
             raise _not_found()
         return TaskRead.model_validate(row)
