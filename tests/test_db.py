@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.dialects import sqlite
@@ -105,3 +106,15 @@ async def test_an_unreachable_database_is_database_unavailable() -> None:
     async with convstore.open("postgresql://nobody@127.0.0.1:1/none", settings=settings) as store:
         with pytest.raises(convstore.DatabaseUnavailable):
             await asyncio.wait_for(store.users.get_by_email("a@example.com"), 30)
+
+
+async def test_pool_settings_reach_the_postgresql_engine() -> None:
+    settings = fast_settings(db_pool_size=4, db_max_overflow=2, db_pool_timeout=7)
+    engine = create_engine(settings, url="postgresql://app@127.0.0.1/chat")  # does not connect
+    try:
+        pool: Any = engine.pool
+        assert (pool.size(), pool._max_overflow, pool._timeout) == (4, 2, 7)
+        assert pool._pre_ping is True
+        assert pool._recycle == 3600
+    finally:
+        await engine.dispose()

@@ -14,6 +14,10 @@ from convstore.models import Base
 from tests.conftest import BACKENDS, fast_settings
 from tests.support.databases import fresh_database
 
+COLUMN_TYPES = """
+    SELECT table_name, column_name, data_type FROM information_schema.columns
+    WHERE table_schema = current_schema() AND table_name <> 'alembic_version'
+"""
 TABLES = sorted(t.name for t in Base.metadata.sorted_tables)
 
 
@@ -71,3 +75,27 @@ def test_the_migration_chain_is_linear() -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert len(script.get_heads()) == 1
     assert [r.revision for r in script.walk_revisions()][-1] == "0001"
+
+
+@pytest.mark.postgres
+async def test_postgresql_column_types(tmp_path: Path) -> None:
+    """JSON is JSONB, timestamps are timestamptz, keys are native UUIDs."""
+    async with fresh_database("postgresql", tmp_path) as url:
+        engine = create_engine(fast_settings(), url=url, pooled=False)
+        try:
+            await migrate.upgrade(engine, "head")
+            async with engine.connect() as conn:
+                rows = (await conn.execute(text(COLUMN_TYPES))).all()
+        finally:
+            await engine.dispose()
+    types = {(t, c): d for t, c, d in rows}
+    for table, column in (
+        ("messages", "tool_calls"),
+        ("messages", "attributes"),
+        ("conversations", "attributes"),
+        ("tasks", "tags"),
+    ):
+        assert types[(table, column)] == "jsonb"
+    stamps = {d for (t, c), d in types.items() if c.endswith("_at")}
+    assert stamps == {"timestamp with time zone"}
+    assert {d for (t, c), d in types.items() if c == "id"} == {"uuid"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -63,6 +65,17 @@ class ExternalLoginRequest(Schema):
     id_token: JWTString
 
 
+class RefreshTokenRead(ReadSchema):
+    """One signed-in session (a refresh-token family member), as shown to its owner."""
+
+    id: uuid.UUID
+    family_id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    user_agent: str | None
+
+
 class AccessClaims(ReadSchema):
     """The claims convstore puts in (and requires of) its access tokens."""
 
@@ -84,6 +97,7 @@ __all__ = [
     "PasswordResetConfirm",
     "PasswordResetRequest",
     "RefreshRequest",
+    "RefreshTokenRead",
     "RegisterRequest",
     "TokenPair",
 ]
