@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from convstore import migrate
 from tests.conftest import BACKENDS
 from tests.support.databases import fresh_database
 
@@ -47,7 +48,7 @@ async def test_db_commands(kind: str, tmp_path: Path) -> None:
         assert "no revision" in behind.stderr
         up = run("db", "upgrade", cwd=tmp_path, url=url)
         assert up.returncode == 0, up.stderr
-        assert "0001" in up.stdout
+        assert f"revision {migrate.head_revision()}" in up.stdout
         current = run("db", "current", cwd=tmp_path, url=url)
         assert "up to date" in current.stdout
         check = run("db", "check", cwd=tmp_path, url=url)

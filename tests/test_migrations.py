@@ -49,10 +49,10 @@ async def test_check_reports_a_schema_that_drifted_from_the_models(
         try:
             await migrate.upgrade(engine, "head")
             async with engine.begin() as conn:
-                await conn.execute(text("DROP INDEX ix_tasks_user_id_created_at"))
+                await conn.execute(text("DROP INDEX ix_tasks_user_id_created_at_id"))
             problem = await migrate.check(engine)
             assert problem is not None
-            assert "ix_tasks_user_id_created_at" in problem
+            assert "ix_tasks_user_id_created_at_id" in problem
         finally:
             await engine.dispose()
 

@@ -19,7 +19,9 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
+from alembic.util.exc import CommandError as AlembicError
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from convstore import migrate
 from convstore.config import Settings, get_settings
@@ -57,11 +59,15 @@ def _settings(database_url: str | None) -> Settings:
 
 
 def _run(coro: Callable[[], Awaitable[T]]) -> T:
+    """Run a command; failures print one line and exit 2 (1 is kept for ``db check``)."""
     try:
         return asyncio.run(coro())  # type: ignore[arg-type]
     except ConvstoreError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
+        message = exc.message
+    except (SQLAlchemyError, AlembicError, OSError, ValueError) as exc:
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
 
 
 def _with_engine(database_url: str | None, action: Callable[..., Awaitable[T]], *args: str) -> T:

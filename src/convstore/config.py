@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///convstore.db"
@@ -62,12 +62,64 @@ class Settings(BaseSettings):
 
     password_hash_time_cost: int = Field(default=3, ge=2)
     password_hash_memory_kib: int = Field(default=65_536, ge=19_456)
+    """Argon2id memory in KiB; OWASP's floor (19 MiB) is the minimum accepted."""
     password_hash_parallelism: int = Field(default=4, ge=1)
 
+    secret_key: SecretStr | None = None
+    """Signs access tokens (HS256, at least 32 bytes). Unset outside production: generated and
+    kept in a 0600 file beside the SQLite database (or in the working directory)."""
+    jwt_issuer: str = "convstore"
+    jwt_audience: str = "convstore-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=14 * 86_400, ge=60)
+    """A refresh token unused this long expires (idle timeout)."""
+    refresh_token_absolute_ttl_seconds: int = Field(default=30 * 86_400, ge=60)
+    """No session outlives this, however often it is refreshed."""
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=60)
+    """Within this window the parent of the current refresh token still returns that token
+    (two tabs refreshing at once); later reuse revokes the whole family."""
+    password_reset_ttl_seconds: int = Field(default=3_600, ge=60)
+    password_reset_url: str | None = None
+    """Link template for reset mails, with ``{token}``; None: the notifier gets the bare token."""
+
+    external_issuer: str | None = None
+    """Accept access tokens from this issuer too (Better Auth, an OIDC provider)."""
+    external_audience: str | None = None
+    external_jwks_url: str | None = None
+    external_public_key: str | None = None
+    """PEM public key of the external issuer (instead of a JWKS URL)."""
+    external_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
+    jwks_cache_seconds: int = Field(default=300, ge=1)
+    jwks_refetch_cooldown_seconds: int = Field(default=30, ge=0)
+    """An unknown ``kid`` triggers at most one JWKS fetch per this many seconds."""
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    """Larger request bodies are refused with 413."""
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+
+    rate_limit_enabled: bool = True
+    rate_limit_storage_url: str = "memory://"
+    """``memory://`` (one process) or ``redis://host:6379`` (shared by every worker)."""
+    rate_limit_user: str = "600/minute"
+    """Requests per authenticated user (keyed on the token's subject)."""
+    rate_limit_auth_ip: str = "30/minute"
+    """Login, register, refresh and password-reset requests per client IP."""
+    rate_limit_login_account: str = "5/minute"
+    """Login attempts per account and client IP."""
+
     @model_validator(mode="after")
-    def _url_not_empty(self) -> Settings:
+    def _consistent(self) -> Settings:
         if not self.database_url.strip():
             raise ValueError("database_url must not be empty")
+        if self.external_issuer is not None:
+            if not self.external_audience:
+                raise ValueError("external_audience is required with external_issuer")
+            if not (self.external_jwks_url or self.external_public_key):
+                raise ValueError("external_jwks_url or external_public_key is required")
+            if any(
+                alg.upper().startswith("HS") or alg == "none" for alg in self.external_algorithms
+            ):
+                raise ValueError("external_algorithms must be asymmetric (RS*, ES*, PS*, EdDSA)")
         return self
 
 

@@ -58,7 +58,13 @@ def normalize_url(url: str | URL) -> URL:
         return parsed.set(drivername="postgresql+psycopg")
     if driver and driver not in _SYNC_DRIVERS and driver != _ASYNC_DRIVERS[backend]:
         raise InvalidInput(f"unsupported driver {driver!r}", field="database_url")
-    return parsed.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}")
+    parsed = parsed.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}")
+    if backend == "postgresql" and "sslmode" in parsed.query:
+        # libpq spells it sslmode; asyncpg takes the same values as ssl.
+        query = dict(parsed.query)
+        query["ssl"] = query.pop("sslmode")
+        parsed = parsed.set(query=query)
+    return parsed
 
 
 def is_sqlite(url: URL) -> bool:

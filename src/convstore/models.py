@@ -1,9 +1,18 @@
 """Every table, imported in one place: this is what Alembic compares against."""
 
-from convstore.auth.models import RefreshToken
+from convstore.auth.models import IdempotencyKey, PasswordResetToken, RefreshToken
 from convstore.conversations.models import Conversation, Message
 from convstore.kit.base import Base
 from convstore.tasks.models import Task
 from convstore.users.models import User
 
-__all__ = ["Base", "Conversation", "Message", "RefreshToken", "Task", "User"]
+__all__ = [
+    "Base",
+    "Conversation",
+    "IdempotencyKey",
+    "Message",
+    "PasswordResetToken",
+    "RefreshToken",
+    "Task",
+    "User",
+]

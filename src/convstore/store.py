@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,7 +29,7 @@ from convstore.conversations.schemas import (
 from convstore.conversations.service import conversation as conversation_service
 from convstore.conversations.service import message as message_service
 from convstore.db import Database, create_engine
-from convstore.errors import Conflict, ConvstoreError, DatabaseUnavailable, InvalidInput, NotFound
+from convstore.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
 from convstore.kit.pagination import MAX_PAGE_SIZE, Page, check_limit
 from convstore.kit.validation import parse
 from convstore.tasks.schemas import TaskCreate, TaskFilter, TaskRead, TaskUpdate
@@ -51,15 +51,24 @@ def as_uuid(value: uuid.UUID | str, field: str) -> uuid.UUID:
         raise InvalidInput("not a valid id", field=field) from None
 
 
-def _translate(exc: Exception) -> ConvstoreError:
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
+"""Failures of the connection, not of the statement: worth retrying."""
+
+
+def _translate(exc: Exception) -> Exception:
+    """Constraint violations become domain errors and lost connections DatabaseUnavailable;
+    anything else (a bug) is re-raised as it is."""
     if isinstance(exc, IntegrityError):
         text = str(exc.orig).lower()
         if "foreign key" in text:
+            # Every write names its parents; the only one not checked first is the user.
             return NotFound("user not found")
         if "tool_call_id" in text:
             return Conflict("a tool message already answers this tool_call_id")
         return Conflict("the write conflicts with an existing row")
-    return DatabaseUnavailable("the database is unavailable; try again")
+    if isinstance(exc, UNAVAILABLE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return DatabaseUnavailable("the database is unavailable; try again")
+    return exc
 
 
 class Store:
@@ -81,7 +90,7 @@ class Store:
         try:
             async with self.db.read() as conn:
                 yield conn
-        except (DBAPIError, PoolTimeout, OSError) as exc:
+        except (DBAPIError, *UNAVAILABLE) as exc:
             raise _translate(exc) from exc
 
     @contextlib.asynccontextmanager
@@ -90,7 +99,7 @@ class Store:
         try:
             async with self.db.write() as conn:
                 yield conn
-        except (DBAPIError, PoolTimeout, OSError) as exc:
+        except (DBAPIError, *UNAVAILABLE) as exc:
             raise _translate(exc) from exc
 
     async def close(self) -> None:
@@ -279,6 +288,7 @@ class Messages(_Scoped):
                 as_uuid(conversation_id, "conversation_id"),
                 [item],
                 self._limits,
+                prefixed=False,
             )
         return stored
 

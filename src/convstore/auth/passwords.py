@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+from functools import cache
+from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from convstore.config import Settings
+from convstore.errors import InvalidInput
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 8,354 passwords of 8+ characters among the 20,000 most common ones (lower-cased).
+
+    The list was compiled by Royce Williams and is distributed with Django (BSD licence).
+    """
+    data = resources.files("convstore.auth").joinpath("common-passwords.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(data).decode().split())
+
+
+def check_password_policy(password: str, field: str = "password") -> None:
+    """Refuse the most common passwords (length 8–128 is checked by the schemas).
+
+    No composition rules: a long passphrase of plain words is a good password.
+    """
+    if password.lower() in common_passwords():
+        raise InvalidInput("this password is too common; choose another", field=field)
 
 
 class Passwords:

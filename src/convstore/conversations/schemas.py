@@ -25,13 +25,13 @@ from convstore.kit.schemas import (
     SafeText,
     Schema,
     TimestampedSchema,
+    check_json,
     check_line,
     check_text,
 )
 
 CONVERSATION_TITLE_MAX_LENGTH = 255
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
-MAX_USAGE_KEYS = 32
 
 ConversationTitle = Annotated[
     str, Field(min_length=1, max_length=CONVERSATION_TITLE_MAX_LENGTH), AfterValidator(check_line)
@@ -39,8 +39,10 @@ ConversationTitle = Annotated[
 Role = Literal["user", "assistant", "system", "tool"]
 Status = Literal["sent", "streaming", "complete", "error"]
 ToolCallId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
-Metadata = dict[str, JsonValue]
+Metadata = Annotated[dict[str, JsonValue], AfterValidator(check_json)]
 """Free-form key/value pairs (``attributes`` in the database), bounded by ``Limits``."""
+SafeJson = Annotated[JsonValue, AfterValidator(check_json)]
+JsonObject = Annotated[dict[str, JsonValue], AfterValidator(check_json)]
 
 _METADATA_FIELD: Any = Field(
     default_factory=dict, validation_alias=AliasChoices("metadata", "attributes")
@@ -58,7 +60,7 @@ class ToolCall(Schema):
     id: ToolCallId
     type: Literal["function"] = "function"
     name: Annotated[str, Field(pattern=TOOL_NAME_PATTERN)]
-    arguments: dict[str, JsonValue]
+    arguments: JsonObject
 
     @model_validator(mode="before")
     @classmethod
@@ -86,7 +88,7 @@ class ToolResult(Schema):
     """The outcome of one tool call, kept with the message that reports it."""
 
     tool_call_id: ToolCallId
-    output: JsonValue
+    output: SafeJson
     is_error: bool = False
 
 
@@ -103,7 +105,7 @@ class MessageCreate(Schema):
     tool_call_id: ToolCallId | None = None
     metadata: Metadata = _METADATA_FIELD
     parent_id: uuid.UUID | None = None
-    usage: dict[str, JsonValue] | None = None
+    usage: JsonObject | None = None
 
     @model_validator(mode="after")
     def _role_rules(self) -> MessageCreate:
@@ -135,7 +137,7 @@ class MessageUpdate(Schema):
     metadata: Metadata | None = Field(
         default=None, validation_alias=AliasChoices("metadata", "attributes")
     )
-    usage: dict[str, JsonValue] | None = None
+    usage: JsonObject | None = None
 
     @model_validator(mode="after")
     def _unique_calls(self) -> MessageUpdate:
@@ -173,7 +175,10 @@ class ConversationRead(IDSchema, TimestampedSchema):
 
 class MessageRead(IDSchema, TimestampedSchema):
     conversation_id: uuid.UUID
-    seq: int = Field(description="Position in the conversation: 1, 2, 3…, without gaps.")
+    seq: int = Field(
+        description="Position in the conversation: appends take 1, 2, 3… without gaps "
+        "(a deleted message leaves its number unused)."
+    )
     role: Role
     content: str
     status: Status
@@ -182,7 +187,7 @@ class MessageRead(IDSchema, TimestampedSchema):
     tool_call_id: str | None = None
     metadata: Metadata = _METADATA_FIELD
     parent_id: uuid.UUID | None = None
-    usage: dict[str, JsonValue] | None = None
+    usage: JsonObject | None = None
 
 
 __all__ = [

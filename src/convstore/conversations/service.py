@@ -31,7 +31,7 @@ from convstore.kit.pagination import (
     encode_keyset,
 )
 from convstore.kit.types import utc_now, uuid7
-from convstore.kit.validation import check_metadata, check_size
+from convstore.kit.validation import check_bytes, check_metadata, check_size
 
 TITLE_FROM_MESSAGE_CHARS = 60
 """A conversation without a title takes the first words of its first user message."""
@@ -44,7 +44,7 @@ def _not_found() -> NotFound:
 
 
 def title_from_message(content: str) -> str:
-    """The first line's words, cut at a word boundary to at most 60 characters."""
+    """The message's words (whitespace collapsed), cut at a word boundary to 60 characters."""
     words = re.sub(r"\s+", " ", content).strip()
     if len(words) <= TITLE_FROM_MESSAGE_CHARS:
         return words
@@ -193,7 +193,7 @@ class MessageService:
                     f"at most {limits.max_tool_calls} tool calls", field=f"{prefix}tool_calls"
                 )
             for i, call in enumerate(calls):
-                check_size(
+                check_bytes(
                     call.arguments,
                     limits.max_tool_arguments_bytes,
                     f"{prefix}tool_calls.{i}.arguments",
@@ -209,6 +209,8 @@ class MessageService:
         conversation_id: uuid.UUID,
         items: Sequence[MessageCreate],
         limits: Limits,
+        *,
+        prefixed: bool = True,
     ) -> list[MessageRead]:
         """Append ``items`` in order, in the caller's transaction.
 
@@ -218,7 +220,7 @@ class MessageService:
         """
         if not items:
             return []
-        multi = len(items) > 1
+        multi = prefixed
         for i, item in enumerate(items):
             extra = {
                 "metadata": item.metadata,

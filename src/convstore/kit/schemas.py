@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
+
+T = TypeVar("T")
 
 _DISALLOWED_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 """NUL and the other C0 controls except tab, newline and carriage return; DEL; lone surrogates."""
@@ -29,6 +31,21 @@ def check_line(value: str) -> str:
     value = value.strip()
     if not value:
         raise ValueError("must not be blank")
+    return value
+
+
+def check_json(value: T) -> T:
+    """Apply :func:`check_text` to every string (keys included) of a JSON value: PostgreSQL's
+    JSONB refuses NUL and unpaired surrogates, and the API refuses them on both databases."""
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key)
+            check_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            check_json(item)
     return value
 
 

@@ -67,5 +67,11 @@ def check_size(value: Any, max_chars: int, field: str) -> None:
         raise InvalidInput(f"longer than {max_chars} characters once encoded", field=field)
 
 
+def check_bytes(value: Any, max_bytes: int, field: str) -> None:
+    """Refuse a JSON value whose UTF-8 encoding is larger than ``max_bytes``."""
+    if value is not None and len(_dumps(value).encode()) > max_bytes:
+        raise InvalidInput(f"larger than {max_bytes} bytes once encoded", field=field)
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -22,8 +22,8 @@ class Task(RecordModel):
     __table_args__ = (
         CheckConstraint("priority IN ('low', 'medium', 'high')", name="priority"),
         CheckConstraint("length(trim(title)) BETWEEN 1 AND 200", name="title_length"),
-        Index(None, "user_id", "completed", "created_at"),
-        Index(None, "user_id", "created_at"),
+        Index(None, "user_id", "completed", "created_at", "id"),
+        Index(None, "user_id", "created_at", "id"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))

@@ -131,13 +131,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
     )
     op.create_index(
-        op.f("ix_tasks_user_id_completed_created_at"),
+        op.f("ix_tasks_user_id_completed_created_at_id"),
         "tasks",
-        ["user_id", "completed", "created_at"],
+        ["user_id", "completed", "created_at", "id"],
         unique=False,
     )
     op.create_index(
-        op.f("ix_tasks_user_id_created_at"), "tasks", ["user_id", "created_at"], unique=False
+        op.f("ix_tasks_user_id_created_at_id"),
+        "tasks",
+        ["user_id", "created_at", "id"],
+        unique=False,
     )
     op.create_table(
         "messages",
@@ -216,8 +219,8 @@ def downgrade() -> None:
         sqlite_where=sa.text("parent_id IS NOT NULL"),
     )
     op.drop_table("messages")
-    op.drop_index(op.f("ix_tasks_user_id_created_at"), table_name="tasks")
-    op.drop_index(op.f("ix_tasks_user_id_completed_created_at"), table_name="tasks")
+    op.drop_index(op.f("ix_tasks_user_id_created_at_id"), table_name="tasks")
+    op.drop_index(op.f("ix_tasks_user_id_completed_created_at_id"), table_name="tasks")
     op.drop_table("tasks")
     op.drop_index(op.f("ix_refresh_tokens_user_id"), table_name="refresh_tokens")
     op.drop_index(op.f("ix_refresh_tokens_family_id"), table_name="refresh_tokens")

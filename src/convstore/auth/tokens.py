@@ -1,0 +1,195 @@
+"""Access tokens (JWT, HS256, our own) and tokens of an external issuer (JWKS or a PEM key).
+
+Every rule of RFC 8725 that applies: the algorithm list is fixed per issuer and never read from
+the token; ``iss``, ``aud``, ``exp``, ``iat``, ``sub`` (and our ``typ``) are required; header
+parameters that point at other keys (``jku``, ``x5u``, ``jwk``, ``x5c``) or demand unknown
+processing (``crit``) are refused; tokens above 8 KiB are refused before decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+from convstore.config import Settings
+from convstore.errors import InvalidCredentials
+
+ACCESS_ALGORITHM = "HS256"
+ACCESS_TYPE = "access"
+MAX_TOKEN_BYTES = 8_192
+LEEWAY_SECONDS = 10
+FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
+
+
+def _invalid() -> InvalidCredentials:
+    return InvalidCredentials("invalid or expired token")
+
+
+def _header(token: str) -> dict[str, Any]:
+    if len(token) > MAX_TOKEN_BYTES:
+        raise _invalid()
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise _invalid() from None
+    if FORBIDDEN_HEADERS.intersection(header):
+        raise _invalid()
+    return header
+
+
+def token_issuer(token: str) -> str | None:
+    """The unverified ``iss`` claim: only to choose which verifier to use."""
+    _header(token)
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise _invalid() from None
+    issuer = claims.get("iss")
+    return issuer if isinstance(issuer, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID | None
+
+
+class AccessTokens:
+    """Our own access tokens: short-lived, signed with the server secret."""
+
+    def __init__(self, settings: Settings, key: bytes) -> None:
+        self._key = key
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.ttl = settings.access_token_ttl_seconds
+
+    def issue(self, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(user_id),
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl,
+            "typ": ACCESS_TYPE,
+            "jti": secrets.token_hex(8),
+        }
+        if session_id is not None:
+            claims["sid"] = str(session_id)
+        return jwt.encode(claims, self._key, algorithm=ACCESS_ALGORITHM, headers={"typ": "at+jwt"})
+
+    def verify(self, token: str) -> AccessClaims:
+        """The claims of a valid access token.
+
+        Raises:
+            InvalidCredentials: anything wrong with the token, for any reason.
+        """
+        _header(token)
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ACCESS_ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": [*REQUIRED_CLAIMS, "typ"]},
+            )
+            if claims.get("typ") != ACCESS_TYPE:
+                raise _invalid()
+            sid = claims.get("sid")
+            return AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(sid) if sid else None)
+        except (jwt.PyJWTError, ValueError, TypeError, AttributeError):
+            raise _invalid() from None
+
+
+class ExternalIssuer:
+    """Verifies tokens of one configured external issuer.
+
+    Keys come from a PEM public key or a JWKS URL. The JWKS is cached; a token with an unknown
+    ``kid`` triggers a refetch at most once per cooldown, so random ``kid`` values cannot turn
+    convstore into an amplifier against the issuer.
+    """
+
+    def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
+        if settings.external_issuer is None:
+            raise ValueError("external_issuer is not configured")
+        self.issuer = settings.external_issuer
+        self.audience = settings.external_audience
+        self.algorithms = list(settings.external_algorithms)
+        self._jwks_url = settings.external_jwks_url
+        self._pem = settings.external_public_key
+        self._cache_seconds = settings.jwks_cache_seconds
+        self._cooldown = settings.jwks_refetch_cooldown_seconds
+        self._client = client
+        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._attempted_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+        """How many times the JWKS was fetched (observable by operators and tests)."""
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        """The verified claims (``sub`` is the subject at the issuer)."""
+        header = _header(token)
+        key = await self._key_for(header.get("kid"))
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.PyJWTError:
+            raise _invalid() from None
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise _invalid()
+        return claims
+
+    async def _key_for(self, kid: Any) -> Any:
+        if self._pem is not None:
+            return self._pem
+        if kid is not None and not isinstance(kid, str):
+            raise _invalid()
+        now = time.monotonic()
+        stale = now - self._fetched_at > self._cache_seconds
+        if (kid not in self._keys or stale) and now - self._attempted_at >= self._cooldown:
+            async with self._lock:
+                if now - self._attempted_at >= self._cooldown:
+                    self._attempted_at = time.monotonic()
+                    await self._fetch()
+        found = self._keys.get(kid)
+        if found is None and kid is None and len(self._keys) == 1:
+            found = next(iter(self._keys.values()))
+        if found is None:
+            raise _invalid()
+        return found
+
+    async def _fetch(self) -> None:
+        if self._jwks_url is None:
+            raise _invalid()
+        client = self._client or httpx.AsyncClient(timeout=5)
+        try:
+            response = await client.get(self._jwks_url)
+            response.raise_for_status()
+            jwks = jwt.PyJWKSet.from_dict(response.json())
+        except (httpx.HTTPError, ValueError, jwt.PyJWTError):
+            return  # keep the keys we have; the next attempt waits for the cooldown
+        finally:
+            if self._client is None:
+                await client.aclose()
+        self.fetches += 1
+        self._keys = {k.key_id: k for k in jwks.keys}
+        self._fetched_at = time.monotonic()
