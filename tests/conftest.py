@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 import convstore
 from convstore import Settings, Store, UserScope
 from convstore.users.schemas import UserRead
 from tests.factories import make_user
+from tests.support.api import Account, api_settings, client_for, register, running_app
 from tests.support.databases import fresh_database
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -78,3 +81,26 @@ def me(store: Store, user: UserRead) -> UserScope:
 @pytest.fixture
 def them(store: Store, other_user: UserRead) -> UserScope:
     return store.for_user(other_user.id)
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str) -> AsyncIterator[FastAPI]:
+    """The API over the session's database of each backend."""
+    async with running_app(api_settings(database_url)) as application:
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient) -> Account:
+    return await register(client)
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient) -> Account:
+    return await register(client)

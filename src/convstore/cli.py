@@ -1,6 +1,7 @@
 """The ``convstore`` command.
 
 Usage:
+    convstore serve [--host H --port P] # the HTTP API on the default database (migrated on start)
     convstore demo                      # migrate the default database and show the library at work
     convstore db upgrade [REV]          # default REV: head
     convstore db downgrade REV          # e.g. base, or -1
@@ -117,6 +118,33 @@ def db_check(database_url: DatabaseUrl = None) -> None:
         err_console.print(f"[red]models and migrations disagree:[/red] {problem}")
         raise typer.Exit(1)
     console.print("models and migrations agree")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the HTTP API (docs at /docs) on the configured database, migrating it on start."""
+    import uvicorn
+
+    from convstore.auth.secret import WeakSecret
+    from convstore.http.app import create_app
+
+    settings = _settings(database_url)
+    try:
+        application = create_app(settings)
+    except WeakSecret as exc:
+        err_console.print(f"[red]refusing to start:[/red] {exc}")
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 @app.command()

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     jwks_refetch_cooldown_seconds: int = Field(default=30, ge=0)
     """An unknown ``kid`` triggers at most one JWKS fetch per this many seconds."""
 
+    auto_migrate: bool = True
+    """``serve`` upgrades a database that is behind the migrations on start (and logs it).
+    Turn off where deployments run ``convstore db upgrade`` themselves."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65_535)
+
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     """Larger request bodies are refused with 413."""
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)

@@ -102,6 +102,15 @@ class Store:
         except (DBAPIError, *UNAVAILABLE) as exc:
             raise _translate(exc) from exc
 
+    async def ping(self) -> bool:
+        """Whether the database answers a trivial query."""
+        try:
+            async with self.db.read() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except (DBAPIError, *UNAVAILABLE):
+            return False
+        return True
+
     async def close(self) -> None:
         await self.db.dispose()
 
@@ -158,8 +167,9 @@ class Users:
                 "auth_subject": auth_subject,
             },
         )
+        hashed = await self._store.passwords.hash(data.password) if data.password else None
         async with self._store.writing() as conn:
-            return await user_service.create(conn, data, self._store.passwords)
+            return await user_service.create(conn, data, hashed)
 
     async def get(self, user_id: uuid.UUID | str) -> UserRead:
         async with self._store.reading() as conn:
@@ -172,10 +182,9 @@ class Users:
     async def update(self, user_id: uuid.UUID | str, **changes: Any) -> UserRead:
         """Change ``email``, ``password``, ``name``, ``role`` or ``is_active``."""
         data = parse(UserUpdate, changes)
+        hashed = await self._store.passwords.hash(data.password) if data.password else None
         async with self._store.writing() as conn:
-            return await user_service.update(
-                conn, as_uuid(user_id, "user_id"), data, self._store.passwords
-            )
+            return await user_service.update(conn, as_uuid(user_id, "user_id"), data, hashed)
 
     async def delete(self, user_id: uuid.UUID | str) -> None:
         """Delete the user with every conversation, message, task and token they own."""
@@ -445,8 +454,6 @@ class Tasks(_Scoped):
             TaskFilter,
             {"completed": completed, "priority": priority, "tag": tag, "due_before": due_before},
         )
-        if filters.tag is not None:
-            filters.tag = filters.tag.lstrip("#").lower()
         async with self._store.reading() as conn:
             return await task_service.list(conn, self._user_id, filters, limit=limit, cursor=cursor)
 

@@ -50,6 +50,14 @@ def _bad_refresh() -> InvalidCredentials:
     return InvalidCredentials("invalid or expired refresh token")
 
 
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the user, and the session (refresh-token family) of their token."""
+
+    user: UserRead
+    session_id: uuid.UUID | None
+
+
 @dataclass
 class Auth:
     """Everything authentication needs, built once per application."""
@@ -65,24 +73,31 @@ class Auth:
         digest = hmac.new(self.secret, b"refresh:" + parent.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
-    async def register(self, conn: AsyncConnection, data: RegisterRequest) -> UserRead:
+    async def register(self, store: Store, data: RegisterRequest) -> UserRead:
         check_password_policy(data.password)
+        hashed = await self.passwords.hash(data.password)
         create = UserCreate(email=data.email, password=data.password, name=data.name)
-        return await user_service.create(conn, create, self.passwords)
+        async with store.writing() as conn:
+            return await user_service.create(conn, create, hashed)
 
     async def login(
-        self, conn: AsyncConnection, email: str, password: str, user_agent: str | None
+        self, store: Store, email: str, password: str, user_agent: str | None
     ) -> TokenPair:
-        """A new session. Unknown emails cost one password hash too (no timing oracle)."""
-        repo = UserRepository(conn)
-        row = await repo.get_by_email(email.strip().lower())
+        """A new session. Unknown emails cost one password hash too (no timing oracle).
+
+        The hash is checked outside any transaction; only the session insert (and a rehash
+        when the hashing parameters changed) writes.
+        """
+        async with store.reading() as conn:
+            row = await UserRepository(conn).get_by_email(email.strip().lower())
         hashed = row["hashed_password"] if row is not None and row["is_active"] else None
         ok, rehashed = await self.passwords.verify(hashed, password)
         if row is None or not ok:
             raise _bad_credentials()
-        if rehashed is not None:
-            await repo.update(row["id"], {"hashed_password": rehashed})
-        return await self.start_session(conn, row["id"], user_agent)
+        async with store.writing() as conn:
+            if rehashed is not None:
+                await UserRepository(conn).update(row["id"], {"hashed_password": rehashed})
+            return await self.start_session(conn, row["id"], user_agent)
 
     async def start_session(
         self, conn: AsyncConnection, user_id: uuid.UUID, user_agent: str | None
@@ -194,75 +209,76 @@ class Auth:
         if session_id is not None:
             await repo.revoke_family(session_id, user_id, now)
 
-    async def verify_password(
-        self,
-        conn: AsyncConnection,
-        user_id: uuid.UUID,
-        password: str,
-        field: str = "current_password",
+    async def check_current_password(
+        self, store: Store, user_id: uuid.UUID, password: str | None
     ) -> None:
-        """Re-authentication before a sensitive change.
+        """Re-authentication before a sensitive change (users without a password skip it).
 
         Raises:
-            InvalidInput: the password is wrong (422 naming ``field``, not a 401 that would
-                make clients drop their session).
+            InvalidInput: missing or wrong (a 422 naming ``current_password``, not a 401 that
+                would make clients drop their session).
         """
-        row = await UserRepository(conn).get(user_id)
+        async with store.reading() as conn:
+            row = await UserRepository(conn).get(user_id)
+        if row is not None and row["hashed_password"] is None:
+            return
+        if password is None:
+            raise InvalidInput("required to change this", field="current_password")
         ok, _ = await self.passwords.verify(row["hashed_password"] if row else None, password)
         if not ok:
-            raise InvalidInput("the current password is not correct", field=field)
+            raise InvalidInput("the current password is not correct", field="current_password")
 
     async def change_password(
-        self,
-        conn: AsyncConnection,
-        user_id: uuid.UUID,
-        current: str,
-        new: str,
-        user_agent: str | None,
+        self, store: Store, user_id: uuid.UUID, current: str, new: str, user_agent: str | None
     ) -> TokenPair:
         """Set a new password, end every session, and open a fresh one for this client."""
-        await self.verify_password(conn, user_id, current)
+        await self.check_current_password(store, user_id, current)
         check_password_policy(new, "new_password")
-        await self.set_password(conn, user_id, new)
-        return await self.start_session(conn, user_id, user_agent)
-
-    async def set_password(self, conn: AsyncConnection, user_id: uuid.UUID, new: str) -> None:
-        now = utc_now()
         hashed = await self.passwords.hash(new)
+        async with store.writing() as conn:
+            await self.set_password(conn, user_id, hashed)
+            return await self.start_session(conn, user_id, user_agent)
+
+    async def set_password(self, conn: AsyncConnection, user_id: uuid.UUID, hashed: str) -> None:
+        """Store a new password hash and end every session and pending reset of the user."""
+        now = utc_now()
         await UserRepository(conn).update(user_id, {"hashed_password": hashed, "updated_at": now})
         await RefreshTokenRepository(conn).revoke_user(user_id, now)
         await ResetTokenRepository(conn).expire_for_user(user_id, now)
 
-    async def request_reset(self, conn: AsyncConnection, email: str) -> None:
-        """Mail a reset token when the account exists; the caller answers the same either way."""
+    async def request_reset(self, store: Store, email: str) -> None:
+        """Send a reset token when the account exists; the caller answers the same either way."""
         raw = secrets.token_urlsafe(32)
         now = utc_now()
         expires = now + timedelta(seconds=self.settings.password_reset_ttl_seconds)
-        row = await UserRepository(conn).get_by_email(email)
-        if row is None or not row["is_active"] or row["hashed_password"] is None:
-            return
-        await ResetTokenRepository(conn).insert(
-            {
-                "id": uuid7(),
-                "user_id": row["id"],
-                "token_hash": hash_token(raw),
-                "expires_at": expires,
-                "created_at": now,
-            }
-        )
+        async with store.writing() as conn:
+            row = await UserRepository(conn).get_by_email(email.strip().lower())
+            if row is None or not row["is_active"] or row["hashed_password"] is None:
+                return
+            await ResetTokenRepository(conn).insert(
+                {
+                    "id": uuid7(),
+                    "user_id": row["id"],
+                    "token_hash": hash_token(raw),
+                    "expires_at": expires,
+                    "created_at": now,
+                }
+            )
         template = self.settings.password_reset_url
         link = template.replace("{token}", raw) if template else None
         await self.notifier.password_reset(row["email"], raw, link, expires)
 
-    async def confirm_reset(self, conn: AsyncConnection, raw: str, new_password: str) -> None:
+    async def confirm_reset(self, store: Store, raw: str, new_password: str) -> None:
         """Use a reset token once: set the password and end every session."""
         check_password_policy(new_password, "new_password")
-        user_id = await ResetTokenRepository(conn).consume(hash_token(raw), utc_now())
-        if user_id is None:
-            raise InvalidInput("invalid or expired reset token", field="token")
-        await self.set_password(conn, user_id, new_password)
+        hashed = await self.passwords.hash(new_password)
+        async with store.writing() as conn:
+            user_id = await ResetTokenRepository(conn).consume(hash_token(raw), utc_now())
+            if user_id is None:
+                raise InvalidInput("invalid, used or expired reset token", field="token")
+            await self.set_password(conn, user_id, hashed)
 
-    async def authenticate(self, store: Store, token: str) -> UserRead:
+    async def authenticate(self, store: Store, token: str) -> Principal:
         """The user behind a bearer token: ours, or the configured external issuer's.
 
         Reads in a read transaction; only the first sight of an external user writes.
@@ -275,10 +291,10 @@ class Auth:
                 )
             if row is None:
                 async with store.writing() as conn:
-                    return await self.provision(conn, claims)
+                    return Principal(await self.provision(conn, claims), None)
             if not row["is_active"]:
                 raise InvalidCredentials("invalid or expired token")
-            return UserRead.model_validate(row)
+            return Principal(UserRead.model_validate(row), None)
         access = self.access.verify(token)
         async with store.reading() as conn:
             row = await RefreshTokenRepository(conn).active_user(
@@ -286,16 +302,18 @@ class Auth:
             )
         if row is None:
             raise InvalidCredentials("invalid or expired token")
-        return UserRead.model_validate(row)
+        return Principal(UserRead.model_validate(row), access.session_id)
 
     async def external_login(
-        self, conn: AsyncConnection, id_token: str, user_agent: str | None
+        self, store: Store, id_token: str, user_agent: str | None
     ) -> TokenPair:
         """Exchange an external issuer's token for a convstore session."""
         if self.external is None or token_issuer(id_token) != self.external.issuer:
             raise InvalidCredentials("invalid or expired token")
-        user = await self.provision(conn, await self.external.verify(id_token))
-        return await self.start_session(conn, user.id, user_agent)
+        claims = await self.external.verify(id_token)
+        async with store.writing() as conn:
+            user = await self.provision(conn, claims)
+            return await self.start_session(conn, user.id, user_agent)
 
     async def provision(self, conn: AsyncConnection, claims: dict[str, Any]) -> UserRead:
         """The user for (issuer, subject), created on first sight (race-free)."""

@@ -31,7 +31,7 @@ class RateLimits:
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limit_enabled
         self._limiter = MovingWindowRateLimiter(
-            storage_from_string(settings.rate_limit_storage_url)
+            storage_from_string(_async_url(settings.rate_limit_storage_url))
         )
         self.user = parse(settings.rate_limit_user)
         self.auth_ip = parse(settings.rate_limit_auth_ip)

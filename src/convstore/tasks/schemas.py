@@ -55,9 +55,11 @@ class TaskUpdate(Schema):
 
 
 class TaskFilter(Schema):
+    """List filters; a tag matches case-insensitively, with or without its ``#``."""
+
     completed: bool | None = None
     priority: Priority | None = None
-    tag: Tag | None = None
+    tag: Annotated[Tag, AfterValidator(lambda t: t.lstrip("#").lower())] | None = None
     due_before: AwareDatetime | None = None
 
 

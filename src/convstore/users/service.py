@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from convstore.auth.passwords import Passwords
 from convstore.errors import Conflict, InvalidInput, NotFound
 from convstore.kit.types import utc_now, uuid7
 from convstore.users.repository import UserRepository
@@ -20,8 +19,10 @@ def _not_found() -> NotFound:
 
 class UserService:
     async def create(
-        self, conn: AsyncConnection, data: UserCreate, passwords: Passwords
+        self, conn: AsyncConnection, data: UserCreate, hashed_password: str | None
     ) -> UserRead:
+        """Insert a user. The password is hashed by the caller, outside the transaction
+        (Argon2 takes tens of milliseconds; no lock should wait for it)."""
         if (data.auth_provider is None) != (data.auth_subject is None):
             raise InvalidInput(
                 "give both auth_provider and auth_subject, or neither", field="auth_subject"
@@ -29,14 +30,13 @@ class UserService:
         repo = UserRepository(conn)
         if await repo.get_by_email(data.email) is not None:
             raise Conflict("a user with this email already exists")
-        hashed = await passwords.hash(data.password) if data.password is not None else None
         now = utc_now()
         values = data.model_dump(exclude={"password"})
         row = await repo.insert(
             {
                 "id": uuid7(),
                 **values,
-                "hashed_password": hashed,
+                "hashed_password": hashed_password,
                 "is_active": True,
                 "created_at": now,
                 "updated_at": now,
@@ -57,8 +57,13 @@ class UserService:
         return UserRead.model_validate(row)
 
     async def update(
-        self, conn: AsyncConnection, user_id: uuid.UUID, data: UserUpdate, passwords: Passwords
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        data: UserUpdate,
+        hashed_password: str | None = None,
     ) -> UserRead:
+        """Apply the given fields; a new password arrives already hashed."""
         changes = data.model_dump(exclude_unset=True)
         for name in ("email", "password", "role", "is_active"):
             if name in changes and changes[name] is None:
@@ -69,8 +74,8 @@ class UserService:
             if other is not None and other["id"] != user_id:
                 raise Conflict("a user with this email already exists")
         values: dict[str, Any] = {k: v for k, v in changes.items() if k != "password"}
-        if data.password is not None:
-            values["hashed_password"] = await passwords.hash(data.password)
+        if hashed_password is not None:
+            values["hashed_password"] = hashed_password
         if not values:
             return await self.get(conn, user_id)
         row = await repo.update(user_id, {**values, "updated_at": utc_now()})

@@ -1,0 +1,119 @@
+"""The FastAPI application: ``create_app(settings)``; ``convstore serve`` runs it under uvicorn.
+
+The engine, the auth keys and the rate limiter are built in the lifespan, never at import.
+A database that is behind the migrations is upgraded on start (``CONVSTORE_AUTO_MIGRATE``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from convstore import __version__, migrate
+from convstore.auth.notifier import LogNotifier, Notifier
+from convstore.auth.passwords import Passwords
+from convstore.auth.router import router as auth_router
+from convstore.auth.secret import resolve_secret
+from convstore.auth.service import Auth
+from convstore.auth.tokens import AccessTokens, ExternalIssuer
+from convstore.config import Settings, get_settings
+from convstore.conversations.router import router as conversations_router
+from convstore.db import Database, create_engine
+from convstore.http.deps import API_PREFIX
+from convstore.http.errors import install_error_handlers, problem
+from convstore.http.health import router as health_router
+from convstore.http.idempotency import Replay, replay_headers
+from convstore.http.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from convstore.http.ratelimit import RateLimited, RateLimits
+from convstore.store import Store
+from convstore.tasks.router import router as tasks_router
+
+log = logging.getLogger("convstore")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    notifier: Notifier | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> FastAPI:
+    """Build the application.
+
+    Args:
+        settings: default: from the environment.
+        notifier: delivers password reset tokens (default: the log).
+        http_client: used to fetch an external issuer's JWKS.
+
+    Raises:
+        WeakSecret: in production without a strong ``CONVSTORE_SECRET_KEY``.
+    """
+    settings = settings or get_settings()
+    secret = resolve_secret(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        if settings.auto_migrate:
+            before = await migrate.current(engine)
+            if before != migrate.head_revision():
+                await migrate.upgrade(engine, "head")
+                log.warning(
+                    "migrated the database from %s to %s",
+                    before or "empty",
+                    migrate.head_revision(),
+                )
+        store = Store(Database(engine), settings)
+        passwords = Passwords(settings)
+        external = ExternalIssuer(settings, http_client) if settings.external_issuer else None
+        app.state.store = store
+        app.state.auth = Auth(
+            settings,
+            passwords,
+            AccessTokens(settings, secret),
+            secret,
+            notifier or LogNotifier(),
+            external,
+        )
+        app.state.rate_limits = RateLimits(settings)
+        try:
+            yield
+        finally:
+            await store.close()
+
+    app = FastAPI(
+        title="convstore",
+        version=__version__,
+        lifespan=lifespan,
+        description="Users, conversations, messages with tool calls, and per-user tasks. "
+        "Every error is an RFC 9457 problem; another user's object is a 404.",
+    )
+    install_error_handlers(app)
+    app.add_exception_handler(Replay, _replay)
+    app.add_exception_handler(RateLimited, _rate_limited)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health_router)
+    for router in (auth_router, conversations_router, tasks_router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app
+
+
+async def _replay(_: Request, exc: Exception) -> Response:
+    """The stored first response to an ``Idempotency-Key``, byte for byte."""
+    assert isinstance(exc, Replay)
+    return Response(
+        exc.body,
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers=replay_headers(exc),
+    )
+
+
+async def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimited)
+    return problem(429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after)})

@@ -1,0 +1,114 @@
+"""FastAPI dependencies: the store, the request's transaction, the acting user, paging.
+
+Each request is one transaction: ``WriteConn`` commits when the handler returns and rolls back
+when it raises, before the response is sent (``scope="function"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from convstore.auth.service import Auth
+from convstore.config import Settings
+from convstore.errors import InvalidCredentials
+from convstore.http.idempotency import Idempotency, idempotency_key
+from convstore.http.ratelimit import RateLimits
+from convstore.kit.pagination import MAX_CURSOR_CHARS, MAX_PAGE_SIZE
+from convstore.store import Store
+from convstore.users.schemas import UserRead
+
+API_PREFIX = "/api/v1"
+bearer = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/auth/login", auto_error=False)
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_auth(request: Request) -> Auth:
+    auth: Auth = request.app.state.auth
+    return auth
+
+
+def get_limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.rate_limits
+    return limits
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return get_store(request).settings
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+AuthDep = Annotated[Auth, Depends(get_auth)]
+RateLimitsDep = Annotated[RateLimits, Depends(get_limits)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def read_conn(store: StoreDep) -> AsyncIterator[AsyncConnection]:
+    async with store.reading() as conn:
+        yield conn
+
+
+async def write_conn(store: StoreDep) -> AsyncIterator[AsyncConnection]:
+    async with store.writing() as conn:
+        yield conn
+
+
+ReadConn = Annotated[AsyncConnection, Depends(read_conn, scope="function")]
+WriteConn = Annotated[AsyncConnection, Depends(write_conn, scope="function")]
+
+
+async def current_user(
+    request: Request,
+    store: StoreDep,
+    auth: AuthDep,
+    limits: RateLimitsDep,
+    token: Annotated[str | None, Depends(bearer)],
+) -> UserRead:
+    """The user behind the bearer token (401 otherwise), counted against their rate limit."""
+    if not token:
+        raise InvalidCredentials("not authenticated")
+    principal = await auth.authenticate(store, token)
+    await limits.hit(limits.user, "user", str(principal.user.id))
+    request.state.session_id = principal.session_id
+    return principal.user
+
+
+CurrentUser = Annotated[UserRead, Depends(current_user)]
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (behind a proxy: run uvicorn with --proxy-headers and trusted IPs)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def auth_rate_limit(request: Request, limits: RateLimitsDep) -> None:
+    """Unauthenticated auth routes are limited per client IP."""
+    await limits.hit(limits.auth_ip, "auth-ip", client_ip(request))
+
+
+AuthRateLimit = Depends(auth_rate_limit)
+
+
+def idempotency(
+    request: Request,
+    settings: SettingsDep,
+    key: Annotated[str | None, Depends(idempotency_key)],
+) -> Idempotency:
+    return Idempotency(request, key, settings.idempotency_ttl_seconds)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size (1–100).")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page."),
+]
