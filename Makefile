@@ -10,14 +10,17 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: help install run check lint format typecheck test
+.PHONY: help install run demo check lint format typecheck test
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 install: $(BIN)/.installed ## Create .venv and install convstore with its dev tools
 
-run: install ## Run convstore on the embedded SQLite default (./convstore.db)
+run: install ## Serve the API on the embedded SQLite default (./convstore.db) at 127.0.0.1:8000
+	$(BIN)/convstore serve
+
+demo: install ## Store a short chat turn in ./convstore.db with the library and print it
 	$(BIN)/convstore demo
 
 check: lint typecheck test ## Everything CI runs: format check, lint, type check, tests

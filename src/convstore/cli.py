@@ -15,6 +15,7 @@ Every command reads ``CONVSTORE_DATABASE_URL`` (default: ``sqlite:///convstore.d
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -120,6 +121,16 @@ def db_check(database_url: DatabaseUrl = None) -> None:
     console.print("models and migrations agree")
 
 
+def _log_to_stderr() -> None:
+    """convstore's own log lines, next to uvicorn's and in the same shape."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)-9s [%(name)s] %(message)s"))
+    logger = logging.getLogger("convstore")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
@@ -133,6 +144,7 @@ def serve(
     from convstore.http.app import create_app
 
     settings = _settings(database_url)
+    _log_to_stderr()
     try:
         application = create_app(settings)
     except WeakSecret as exc:

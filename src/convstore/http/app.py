@@ -62,7 +62,7 @@ def create_app(
             before = await migrate.current(engine)
             if before != migrate.head_revision():
                 await migrate.upgrade(engine, "head")
-                log.warning(
+                log.info(
                     "migrated the database from %s to %s",
                     before or "empty",
                     migrate.head_revision(),
