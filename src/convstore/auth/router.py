@@ -120,9 +120,9 @@ async def login(
 
 
 @router.post("/refresh", summary="Rotate the refresh token", dependencies=[AuthRateLimit])
-async def refresh(body: RefreshRequest, conn: WriteConn, auth: AuthDep) -> TokenPair:
+async def refresh(body: RefreshRequest, store: StoreDep, auth: AuthDep) -> TokenPair:
     """Trade a refresh token for a new pair; the old one stops working (reuse ends the session)."""
-    return await auth.refresh(conn, body.refresh_token)
+    return await auth.refresh(store, body.refresh_token)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Sign out")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
 from convstore.config import Settings
-from convstore.db import normalize_url, sqlite_path
+from convstore.db import is_sqlite, normalize_url, sqlite_path
 
 MIN_SECRET_BYTES = 32
 """HS256 keys need at least 256 bits (RFC 8725 §3.5)."""
@@ -23,7 +24,8 @@ class WeakSecret(RuntimeError):
 
 def secret_file(settings: Settings) -> Path:
     """Where a generated secret lives: beside the SQLite file, else in the working directory."""
-    path = sqlite_path(normalize_url(settings.database_url))
+    url = normalize_url(settings.database_url)
+    path = sqlite_path(url) if is_sqlite(url) else None
     if path is not None:
         return path.with_name(path.name + SECRET_FILE_SUFFIX)
     return Path.cwd() / f"convstore{SECRET_FILE_SUFFIX}"
@@ -50,13 +52,13 @@ def resolve_secret(settings: Settings) -> bytes:
         raise WeakSecret("CONVSTORE_SECRET_KEY is required in production")
     path = secret_file(settings)
     if path.exists():
-        return path.read_bytes().strip()
+        return _read_secret_file(path)
     key = secrets.token_urlsafe(48).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process created it first: use theirs
-        return path.read_bytes().strip()
+        return _read_secret_file(path)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key)
     log.warning(
@@ -64,4 +66,24 @@ def resolve_secret(settings: Settings) -> bytes:
         "set CONVSTORE_SECRET_KEY in production",
         path,
     )
+    return key
+
+
+def _read_secret_file(path: Path, wait_seconds: float = 1.0) -> bytes:
+    """A generated secret, waiting briefly for a process that is still writing it.
+
+    Raises:
+        WeakSecret: the file stays empty or short (a crash mid-write): refuse to sign with it.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        key = path.read_bytes().strip()
+        if len(key) >= MIN_SECRET_BYTES or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    if len(key) < MIN_SECRET_BYTES:
+        raise WeakSecret(
+            f"{path} holds fewer than {MIN_SECRET_BYTES} bytes: delete it to generate a new "
+            "secret, or set CONVSTORE_SECRET_KEY"
+        )
     return key

@@ -132,8 +132,20 @@ class Auth:
             expires_in=self.access.ttl,
         )
 
-    async def refresh(self, conn: AsyncConnection, raw: str) -> TokenPair:
-        """Rotate ``raw``: revoke it, issue its child. See the module docstring for reuse."""
+    async def refresh(self, store: Store, raw: str) -> TokenPair:
+        """Rotate ``raw``: revoke it, issue its child. See the module docstring for reuse.
+
+        A reuse that revokes the family is committed before the 401 is raised: the refusal
+        must not roll the revocation back.
+        """
+        async with store.writing() as conn:
+            pair = await self._rotate(conn, raw)
+        if pair is None:
+            raise _bad_refresh()
+        return pair
+
+    async def _rotate(self, conn: AsyncConnection, raw: str) -> TokenPair | None:
+        """The new pair, or None when ``raw`` was reused and its family has just been revoked."""
         repo = RefreshTokenRepository(conn)
         now = utc_now()
         child, child_id = self._child_token(raw), uuid7()
@@ -166,7 +178,7 @@ class Auth:
         raw: str,
         child: str,
         now: datetime,
-    ) -> TokenPair:
+    ) -> TokenPair | None:
         old = await repo.get_by_hash(hash_token(raw))
         if old is None or old["revoked_at"] is None:
             raise _bad_refresh()  # unknown, or live but expired
@@ -181,7 +193,7 @@ class Auth:
             await self._require_active(conn, old["user_id"])
             return self._pair(old["user_id"], old["family_id"], child)
         await repo.revoke_family(old["family_id"], old["user_id"], now)
-        raise _bad_refresh()
+        return None  # the caller commits the revocation, then refuses
 
     async def _require_active(self, conn: AsyncConnection, user_id: uuid.UUID) -> None:
         row = await UserRepository(conn).get(user_id)

@@ -163,11 +163,13 @@ class ExternalIssuer:
             return self._pem
         if kid is not None and not isinstance(kid, str):
             raise _invalid()
-        now = time.monotonic()
-        stale = now - self._fetched_at > self._cache_seconds
-        if (kid not in self._keys or stale) and now - self._attempted_at >= self._cooldown:
+        known = kid in self._keys
+        if not known or (self._stale() and not self._lock.locked()):
+            # Through the lock: a request whose key is missing waits for a fetch under way
+            # instead of failing on the empty (or old) cache; a known key serves meanwhile.
             async with self._lock:
-                if now - self._attempted_at >= self._cooldown:
+                due = time.monotonic() - self._attempted_at >= self._cooldown
+                if due and (kid not in self._keys or self._stale()):
                     self._attempted_at = time.monotonic()
                     await self._fetch()
         found = self._keys.get(kid)
@@ -176,6 +178,9 @@ class ExternalIssuer:
         if found is None:
             raise _invalid()
         return found
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._fetched_at > self._cache_seconds
 
     async def _fetch(self) -> None:
         if self._jwks_url is None:
