@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import HTTPConnection
 
 from convstore.auth.service import Auth
 from convstore.config import Settings
@@ -26,23 +27,24 @@ API_PREFIX = "/api/v1"
 bearer = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/auth/login", auto_error=False)
 
 
-def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
+# HTTPConnection, not Request: these also serve WebSocket routes.
+def get_store(conn: HTTPConnection) -> Store:
+    store: Store = conn.app.state.store
     return store
 
 
-def get_auth(request: Request) -> Auth:
-    auth: Auth = request.app.state.auth
+def get_auth(conn: HTTPConnection) -> Auth:
+    auth: Auth = conn.app.state.auth
     return auth
 
 
-def get_limits(request: Request) -> RateLimits:
-    limits: RateLimits = request.app.state.rate_limits
+def get_limits(conn: HTTPConnection) -> RateLimits:
+    limits: RateLimits = conn.app.state.rate_limits
     return limits
 
 
-def get_settings_dep(request: Request) -> Settings:
-    return get_store(request).settings
+def get_settings_dep(conn: HTTPConnection) -> Settings:
+    return get_store(conn).settings
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

@@ -12,8 +12,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from convstore.errors import ConvstoreError, FieldError, InvalidCredentials, InvalidInput
 
@@ -96,7 +98,9 @@ def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
     for err in exc.errors():
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         path = _field_path(tuple(err.get("loc", ())))
-        if path == "body" and ": " in message:  # cross-field rules name their field
+        if err.get("type") == "json_invalid":  # its loc ends in a character offset, not a field
+            path = "body"
+        elif path == "body" and ": " in message:  # cross-field rules name their field
             path, _, message = message.partition(": ")
         errors.append(FieldError(path, message, str(err.get("type", "invalid"))))
     return errors
@@ -122,10 +126,23 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, "invalid_input", detail, errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method served at the request's path (Starlette's 405 names only the first
+    route that matched the path, e.g. GET but not POST)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(route.methods or ())
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     code = _CODES.get(exc.status_code, "http_error")
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = allowed
     if exc.status_code == 401:
         code = "invalid_credentials"
         headers.setdefault("WWW-Authenticate", "Bearer")

@@ -1,0 +1,135 @@
+"""``convstore serve`` as a real process: uvicorn on a free port, driven with httpx."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from convstore import migrate
+from tests.support.api import PASSWORD, TEST_SECRET
+
+CONVSTORE = shutil.which("convstore", path=str(Path(sys.executable).parent)) or "convstore"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(client: httpx.Client, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if client.get("/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"serve did not answer within {START_TIMEOUT} s:\n{log.read_text()}")
+
+
+def declare_only(port: int, path: str, headers: dict[str, str], length: int) -> tuple[int, bytes]:
+    """Send only the head of a request declaring a ``length``-byte body (as a client waiting
+    for ``100 Continue`` would); the server must refuse it without reading any body."""
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines += ["Content-Type: application/json", f"Content-Length: {length}"]
+    lines += ["Expect: 100-continue"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        raw = b""
+        while chunk := sock.recv(65536):  # until the server closes the connection
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"application/problem+json" in head.lower(), head
+    return int(head.split(b" ", 2)[1]), body
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM (a graceful uvicorn shutdown), then SIGKILL if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+            raise AssertionError("serve ignored SIGTERM") from None
+    return int(proc.returncode)
+
+
+def test_serve_end_to_end(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVSTORE_")}
+    env.update(
+        CONVSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
+        CONVSTORE_SECRET_KEY=TEST_SECRET,
+        CONVSTORE_PASSWORD_HASH_TIME_COST="2",
+        CONVSTORE_PASSWORD_HASH_MEMORY_KIB="19456",
+        CONVSTORE_PASSWORD_HASH_PARALLELISM="1",
+    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [CONVSTORE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            wait_until_up(client, proc, log)
+            email = "serve@example.com"
+            creds = {"email": email, "password": PASSWORD}
+            assert client.post("/api/v1/auth/register", json=creds).status_code == 201
+            login = client.post(
+                "/api/v1/auth/login", data={"username": email, "password": PASSWORD}
+            )
+            assert login.status_code == 200, login.text
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            conv = client.post("/api/v1/conversations", json={"title": "live"}, headers=headers)
+            assert conv.status_code == 201, conv.text
+            messages = f"{conv.headers['location']}/messages"
+            for i, role in enumerate(["user", "assistant", "user"]):
+                appended = client.post(
+                    messages,
+                    json={"role": role, "content": f"m{i}"},
+                    headers={**headers, "Idempotency-Key": f"serve-{i}"},
+                )
+                assert appended.status_code == 201, appended.text
+                assert appended.json()["seq"] == i + 1
+            replayed = client.post(
+                messages,
+                json={"role": "user", "content": "m2"},
+                headers={**headers, "Idempotency-Key": "serve-2"},
+            )
+            assert replayed.headers["idempotent-replayed"] == "true"
+            page = client.get(messages, headers=headers)
+            assert [m["content"] for m in page.json()["items"]] == ["m0", "m1", "m2"]
+            assert page.headers["x-request-id"]
+
+            status, body = declare_only(port, messages, headers, 10 * 1024 * 1024)
+            assert status == 413
+            assert json.loads(body)["code"] == "body_too_large"
+    finally:
+        code = stop(proc)
+    output = log.read_text()
+    assert "migrated the database from empty to " + migrate.head_revision() in output, output
+    assert code in (0, -signal.SIGTERM), output  # uvicorn re-raises the signal it handled
+    assert "Application shutdown complete" in output, output
+    assert "Traceback" not in output, output
