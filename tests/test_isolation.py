@@ -170,6 +170,10 @@ async def _task_delete(w: World) -> None:
     await _not_found(w.b.tasks.delete(w.task.id))
 
 
+async def _task_events(w: World) -> None:
+    await _not_found(w.b.tasks.events(w.task.id))
+
+
 CASES: dict[str, Case] = {
     "conversations.create": _conv_create,
     "conversations.get": _conv_get,
@@ -192,6 +196,7 @@ CASES: dict[str, Case] = {
     "tasks.complete": _task_complete,
     "tasks.reopen": _task_reopen,
     "tasks.delete": _task_delete,
+    "tasks.events": _task_events,
 }
 
 

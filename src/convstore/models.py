@@ -3,7 +3,7 @@
 from convstore.auth.models import IdempotencyKey, PasswordResetToken, RefreshToken
 from convstore.conversations.models import Conversation, Message
 from convstore.kit.base import Base
-from convstore.tasks.models import Task
+from convstore.tasks.models import Task, TaskEvent
 from convstore.users.models import User
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "PasswordResetToken",
     "RefreshToken",
     "Task",
+    "TaskEvent",
     "User",
 ]

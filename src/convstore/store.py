@@ -6,6 +6,7 @@ another user's row raises :class:`~convstore.errors.NotFound`, exactly like a mi
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -32,7 +33,7 @@ from convstore.db import Database, create_engine
 from convstore.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
 from convstore.kit.pagination import MAX_PAGE_SIZE, Page, check_limit
 from convstore.kit.validation import parse
-from convstore.tasks.schemas import TaskCreate, TaskFilter, TaskRead, TaskUpdate
+from convstore.tasks.schemas import TaskCreate, TaskEventRead, TaskFilter, TaskRead, TaskUpdate
 from convstore.tasks.service import task as task_service
 from convstore.users.schemas import UserCreate, UserRead, UserUpdate
 from convstore.users.service import user as user_service
@@ -475,7 +476,13 @@ class Tasks(_Scoped):
                 conn, self._user_id, as_uuid(task_id, "task_id"), False
             )
 
+    async def events(self, task_id: uuid.UUID | str) -> builtins.list[TaskEventRead]:
+        """Every change of the task, oldest first, with the conversation and tool call of
+        changes the assistant made (kept after the task is deleted)."""
+        async with self._store.reading() as conn:
+            return await task_service.events(conn, self._user_id, as_uuid(task_id, "task_id"))
+
     async def delete(self, task_id: uuid.UUID | str) -> None:
-        """Delete for good (tasks have no soft delete)."""
+        """Delete for good (tasks have no soft delete; the event log keeps the deletion)."""
         async with self._store.writing() as conn:
             await task_service.delete(conn, self._user_id, as_uuid(task_id, "task_id"))

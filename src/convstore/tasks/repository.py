@@ -24,10 +24,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from convstore.tasks.models import Task
+from convstore.tasks.models import Task, TaskEvent
 from convstore.tasks.schemas import TaskFilter
 
 tasks = cast(Table, Task.__table__)
+task_events = cast(Table, TaskEvent.__table__)
+EVENT_COLUMNS = tuple(c for c in task_events.c if c.name != "user_id")
 TASK_COLUMNS = tuple(c for c in tasks.c if c.name != "user_id")
 
 
@@ -58,8 +60,10 @@ class TaskRepository:
         row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
         return row
 
-    async def delete(self, task_id: uuid.UUID) -> bool:
-        return (await self.conn.execute(delete(tasks).where(self._owned(task_id)))).rowcount == 1
+    async def delete_returning(self, task_id: uuid.UUID) -> RowMapping | None:
+        stmt = delete(tasks).where(self._owned(task_id)).returning(*TASK_COLUMNS)
+        row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
+        return row
 
     def _has_tag(self, tag: str) -> ColumnElement[bool]:
         if self.conn.dialect.name == "postgresql":
@@ -85,5 +89,20 @@ class TaskRepository:
             at, last_id = after
             stmt = stmt.where(or_(t.created_at > at, and_(t.created_at == at, t.id > last_id)))
         stmt = stmt.order_by(t.created_at.asc(), t.id.asc()).limit(limit)
+        rows: Sequence[RowMapping] = (await self.conn.execute(stmt)).mappings().all()
+        return rows
+
+    async def insert_event(self, values: dict[str, Any]) -> None:
+        await self.conn.execute(insert(task_events).values(user_id=self.user_id, **values))
+
+    async def events(self, task_id: uuid.UUID, limit: int) -> Sequence[RowMapping]:
+        """The task's changes, oldest first (also after the task was deleted)."""
+        e = task_events.c
+        stmt = (
+            select(*EVENT_COLUMNS)
+            .where(e.user_id == self.user_id, e.task_id == task_id)
+            .order_by(e.created_at.asc(), e.id.asc())
+            .limit(limit)
+        )
         rows: Sequence[RowMapping] = (await self.conn.execute(stmt)).mappings().all()
         return rows

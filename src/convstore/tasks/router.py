@@ -19,7 +19,14 @@ from convstore.http.deps import (
 from convstore.http.errors import ERROR_RESPONSES
 from convstore.kit.pagination import Page
 from convstore.kit.validation import parse
-from convstore.tasks.schemas import Priority, TaskCreate, TaskFilter, TaskRead, TaskUpdate
+from convstore.tasks.schemas import (
+    Priority,
+    TaskCreate,
+    TaskEventRead,
+    TaskFilter,
+    TaskRead,
+    TaskUpdate,
+)
 from convstore.tasks.service import task as task_service
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
@@ -90,3 +97,10 @@ async def complete_task(task_id: uuid.UUID, user: CurrentUser, conn: WriteConn) 
 async def reopen_task(task_id: uuid.UUID, user: CurrentUser, conn: WriteConn) -> TaskRead:
     """Mark not done."""
     return await task_service.set_completed(conn, user.id, task_id, False)
+
+
+@router.get("/{task_id}/events", summary="A task's history")
+async def task_events(task_id: uuid.UUID, user: CurrentUser, conn: ReadConn) -> list[TaskEventRead]:
+    """Every change of the task, oldest first; changes made by the assistant name the
+    conversation, message and tool call. Kept after the task is deleted."""
+    return await task_service.events(conn, user.id, task_id)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field
 
-from convstore.kit.schemas import IDSchema, SafeText, Schema, TimestampedSchema, check_line
+from convstore.kit.schemas import (
+    IDSchema,
+    ReadSchema,
+    SafeText,
+    Schema,
+    TimestampedSchema,
+    check_line,
+)
 
 TASK_TITLE_MAX_LENGTH = 200
 TASK_DESCRIPTION_MAX_LENGTH = 1000
@@ -71,3 +79,22 @@ class TaskRead(IDSchema, TimestampedSchema):
     priority: Priority
     tags: list[str]
     due_at: datetime | None
+
+
+class TaskSource(Schema):
+    """Where a change came from: the assistant's tool call in a conversation."""
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID | None = None
+    tool_call_id: str | None = None
+
+
+class TaskEventRead(ReadSchema):
+    id: uuid.UUID
+    task_id: uuid.UUID
+    action: Literal["created", "updated", "completed", "reopened", "deleted"]
+    changes: dict[str, Any] | None
+    conversation_id: uuid.UUID | None
+    message_id: uuid.UUID | None
+    tool_call_id: str | None
+    created_at: datetime

@@ -12,17 +12,58 @@ from convstore.errors import InvalidInput, NotFound
 from convstore.kit.pagination import Page, decode_keyset, encode_keyset
 from convstore.kit.types import utc_now, uuid7
 from convstore.tasks.repository import TaskRepository
-from convstore.tasks.schemas import TaskCreate, TaskFilter, TaskRead, TaskUpdate
+from convstore.tasks.schemas import (
+    TaskCreate,
+    TaskEventRead,
+    TaskFilter,
+    TaskRead,
+    TaskSource,
+    TaskUpdate,
+)
+
+MAX_EVENTS = 1_000
+"""The most events one history call returns."""
 
 
 def _not_found() -> NotFound:
     return NotFound("task not found")
 
 
+async def _record(
+    repo: TaskRepository,
+    task_id: uuid.UUID,
+    action: str,
+    changes: dict[str, Any] | None,
+    source: TaskSource | None,
+) -> None:
+    """Log one change of a task, in the transaction that made it."""
+    origin = source.model_dump() if source is not None else {}
+    await repo.insert_event(
+        {
+            "id": uuid7(),
+            "task_id": task_id,
+            "action": action,
+            "changes": changes,
+            "created_at": utc_now(),
+            **origin,
+        }
+    )
+
+
 class TaskService:
-    async def create(self, conn: AsyncConnection, user_id: uuid.UUID, data: TaskCreate) -> TaskRead:
+    """Task rules. Every change is recorded as a task event; ``source`` names the assistant's
+    conversation, message and tool call when the change came from a tool."""
+
+    async def create(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        data: TaskCreate,
+        source: TaskSource | None = None,
+    ) -> TaskRead:
         now = utc_now()
-        row = await TaskRepository(conn, user_id).insert(
+        repo = TaskRepository(conn, user_id)
+        row = await repo.insert(
             {
                 "id": uuid7(),
                 **data.model_dump(),
@@ -31,7 +72,18 @@ class TaskService:
                 "updated_at": now,
             }
         )
-        return TaskRead.model_validate(row)
+        created = TaskRead.model_validate(row)
+        await _record(repo, created.id, "created", data.model_dump(mode="json"), source)
+        return created
+
+    async def events(
+        self, conn: AsyncConnection, user_id: uuid.UUID, task_id: uuid.UUID
+    ) -> list[TaskEventRead]:
+        """The task's changes, oldest first; still there after the task was deleted."""
+        rows = await TaskRepository(conn, user_id).events(task_id, MAX_EVENTS)
+        if not rows:
+            raise _not_found()
+        return [TaskEventRead.model_validate(r) for r in rows]
 
     async def get(self, conn: AsyncConnection, user_id: uuid.UUID, task_id: uuid.UUID) -> TaskRead:
         row = await TaskRepository(conn, user_id).get(task_id)
@@ -65,7 +117,12 @@ class TaskService:
         return Page(items=items, next_cursor=next_cursor, has_more=has_more)
 
     async def update(
-        self, conn: AsyncConnection, user_id: uuid.UUID, task_id: uuid.UUID, data: TaskUpdate
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        task_id: uuid.UUID,
+        data: TaskUpdate,
+        source: TaskSource | None = None,
     ) -> TaskRead:
         changes = data.model_dump(exclude_unset=True)
         for name in ("title", "priority", "tags", "completed"):
@@ -86,10 +143,18 @@ class TaskService:
         row = await repo.update(task_id, values)
         if row is None:
             raise _not_found()
+        await _record(
+            repo, task_id, "updated", data.model_dump(mode="json", exclude_unset=True), source
+        )
         return TaskRead.model_validate(row)
 
     async def set_completed(
-        self, conn: AsyncConnection, user_id: uuid.UUID, task_id: uuid.UUID, completed: bool
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        task_id: uuid.UUID,
+        completed: bool,
+        source: TaskSource | None = None,
     ) -> TaskRead:
         """Complete or reopen. Completing a completed task keeps its first ``completed_at``."""
         repo = TaskRepository(conn, user_id)
@@ -105,11 +170,23 @@ class TaskService:
         )
         if row is None:
             raise _not_found()
+        await _record(repo, task_id, "completed" if completed else "reopened", None, source)
         return TaskRead.model_validate(row)
 
-    async def delete(self, conn: AsyncConnection, user_id: uuid.UUID, task_id: uuid.UUID) -> None:
-        if not await TaskRepository(conn, user_id).delete(task_id):
+    async def delete(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        task_id: uuid.UUID,
+        source: TaskSource | None = None,
+    ) -> TaskRead:
+        """Delete for good; returns the task as it was (the event log keeps the deletion)."""
+        repo = TaskRepository(conn, user_id)
+        row = await repo.delete_returning(task_id)
+        if row is None:
             raise _not_found()
+        await _record(repo, task_id, "deleted", None, source)
+        return TaskRead.model_validate(row)
 
 
 task = TaskService()
