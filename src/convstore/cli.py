@@ -2,6 +2,8 @@
 
 Usage:
     convstore serve [--host H --port P] # the HTTP API on the default database (migrated on start)
+    convstore chat [--user EMAIL]       # talk to the assistant in the terminal
+    convstore mcp --user EMAIL          # the task tools as an MCP server over stdio
     convstore demo                      # migrate the default database and show the library at work
     convstore db upgrade [REV]          # default REV: head
     convstore db downgrade REV          # e.g. base, or -1
@@ -157,6 +159,41 @@ def serve(
         log_level="info",
         proxy_headers=True,
     )
+
+
+@app.command()
+def chat(
+    user: Annotated[str, typer.Option("--user", help="Your email (created if new).")] = (
+        "me@example.com"
+    ),
+    conversation: Annotated[str | None, typer.Option(help="Continue this conversation id.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Talk to the assistant in the terminal, against the local store."""
+    import uuid
+
+    from convstore.assistant.terminal import run_chat
+
+    conversation_id = None
+    if conversation is not None:
+        try:
+            conversation_id = uuid.UUID(conversation)
+        except ValueError:
+            err_console.print("[red]error:[/red] --conversation is not a valid id")
+            raise typer.Exit(2) from None
+    _run(lambda: run_chat(_settings(database_url), console, user, conversation_id))
+
+
+@app.command("mcp")
+def mcp_command(
+    user: Annotated[str, typer.Option("--user", help="The email of the user the tools act for.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Serve the task tools over MCP on stdin/stdout (logs go to stderr), acting for one user."""
+    from convstore.mcp.server import run_stdio
+
+    _log_to_stderr()
+    _run(lambda: run_stdio(_settings(database_url), user))
 
 
 @app.command()

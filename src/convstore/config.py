@@ -93,6 +93,30 @@ class Settings(BaseSettings):
     jwks_refetch_cooldown_seconds: int = Field(default=30, ge=0)
     """An unknown ``kid`` triggers at most one JWKS fetch per this many seconds."""
 
+    assistant_provider: Literal["builtin", "openai"] = "builtin"
+    """``builtin``: the offline task assistant; ``openai``: any Chat Completions endpoint."""
+    assistant_timezone: str = "UTC"
+    """The zone for "today" and "friday" (a conversation's ``metadata.timezone`` overrides)."""
+    assistant_max_steps: int = Field(default=6, ge=1, le=32)
+    """Model calls per turn at most (each may call tools)."""
+    assistant_max_tool_calls: int = Field(default=16, ge=1, le=128)
+    chat_history_messages: int = Field(default=50, ge=1, le=1_000)
+    """The most recent messages given to the assistant."""
+    chat_history_chars: int = Field(default=60_000, ge=1_000)
+    """…and no more text than this (older messages are dropped first)."""
+    chat_turn_timeout_seconds: float = Field(default=120.0, gt=0)
+    openai_base_url: str | None = None
+    """E.g. ``http://localhost:11434/v1`` (Ollama) or a vLLM server; unset: OpenAI's."""
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_seconds: float = Field(default=60.0, gt=0)
+    openai_max_retries: int = Field(default=2, ge=0, le=10)
+    system_prompt: str = (
+        "You are a helpful assistant that manages the user's todo list with the tools you are "
+        "given. Use them to add, list, complete, reopen, update and delete tasks; answer briefly "
+        "and say what you changed. Ask when a request is ambiguous."
+    )
+
     auto_migrate: bool = True
     """``serve`` upgrades a database that is behind the migrations on start (and logs it).
     Turn off where deployments run ``convstore db upgrade`` themselves."""

@@ -15,6 +15,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from convstore import __version__, migrate
+from convstore.assistant.protocol import Assistant
+from convstore.assistant.providers import build_assistant
+from convstore.assistant.router import router as chat_router
+from convstore.assistant.service import ChatService
 from convstore.auth.notifier import LogNotifier, Notifier
 from convstore.auth.passwords import Passwords
 from convstore.auth.router import router as auth_router
@@ -24,12 +28,13 @@ from convstore.auth.tokens import AccessTokens, ExternalIssuer
 from convstore.config import Settings, get_settings
 from convstore.conversations.router import router as conversations_router
 from convstore.db import Database, create_engine
-from convstore.http.deps import API_PREFIX
+from convstore.http.deps import API_PREFIX, get_auth, get_limits, get_store
 from convstore.http.errors import install_error_handlers, problem
 from convstore.http.health import router as health_router
 from convstore.http.idempotency import Replay, replay_headers
 from convstore.http.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from convstore.http.ratelimit import RateLimited, RateLimits
+from convstore.mcp.http import mcp_http_app, mount
 from convstore.store import Store
 from convstore.tasks.router import router as tasks_router
 
@@ -40,6 +45,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     notifier: Notifier | None = None,
+    assistant: Assistant | None = None,
     http_client: httpx.AsyncClient | None = None,
 ) -> FastAPI:
     """Build the application.
@@ -54,6 +60,7 @@ def create_app(
     """
     settings = settings or get_settings()
     secret = resolve_secret(settings)
+    mcp_app = mcp_http_app(get_store, get_auth, get_limits=get_limits)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,10 +87,19 @@ def create_app(
             external,
         )
         app.state.rate_limits = RateLimits(settings)
+        app.state.chat = None  # built on first use (the provider may load heavier modules)
+        app.state.chat_factory = lambda: ChatService(
+            store, assistant or build_assistant(settings, store)
+        )
         try:
-            yield
+            async with mcp_app.lifespan():
+                yield
         finally:
-            await store.close()
+            try:
+                if app.state.chat is not None:
+                    await app.state.chat.aclose()
+            finally:
+                await store.close()
 
     app = FastAPI(
         title="convstore",
@@ -98,8 +114,9 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
-    for router in (auth_router, conversations_router, tasks_router):
+    for router in (auth_router, conversations_router, tasks_router, chat_router):
         app.include_router(router, prefix=API_PREFIX)
+    mount(app, mcp_app)
     return app
 
 

@@ -1,0 +1,120 @@
+"""The assistant protocol: what the chat turn needs from a provider (builtin, OpenAI-compatible).
+
+A provider reads the turn (the history, ending with the user's message), calls tools through
+the :class:`ToolRunner` it is given (which executes and records them), and yields the text of
+its answer as it is produced, plus a usage report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any, Protocol
+
+from convstore.assistant.executor import ToolOutcome, ToolScope, execute
+from convstore.conversations.schemas import TOOL_NAME_PATTERN, MessageRead
+from convstore.errors import ConvstoreError
+from convstore.store import Store
+
+_TOOL_NAME = re.compile(TOOL_NAME_PATTERN)
+
+
+class ProviderError(ConvstoreError):
+    """The model provider failed (unreachable, an error answer, a malformed stream)."""
+
+    status_code = 502
+    code = "provider_error"
+
+
+class ProviderTimeout(ProviderError):
+    """The model provider did not answer in time."""
+
+    status_code = 504
+    code = "provider_timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    counts: dict[str, Any]
+
+
+AssistantEvent = TextDelta | Usage
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn: the conversation so far (oldest first, ending with the user's message)."""
+
+    history: list[MessageRead]
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    now: datetime
+    tz: tzinfo
+
+
+class Assistant(Protocol):
+    """A provider of assistant replies."""
+
+    name: str
+
+    def run(self, turn: Turn, tools: ToolRunner) -> AsyncIterator[AssistantEvent]:
+        """Yield the reply's text as it is produced (and usage); call tools through ``tools``."""
+        ...
+
+
+@dataclass
+class ToolRunner:
+    """Executes tool calls for one turn, each in its own short transaction, and keeps what
+    was called and what came back (stored on the assistant message at the end)."""
+
+    store: Store
+    scope: ToolScope
+    max_calls: int = 16
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    async def call(
+        self, name: str, arguments: str | dict[str, Any], call_id: str | None = None
+    ) -> ToolOutcome:
+        """Run one tool call (or refuse it past ``max_calls``) and record it."""
+        call_id = call_id or f"call_{uuid.uuid4().hex[:24]}"
+        self.calls.append(
+            {"id": call_id, "name": _safe_name(name), "arguments": _as_object(arguments)}
+        )
+        if len(self.calls) > self.max_calls:
+            outcome = ToolOutcome(
+                call_id,
+                name,
+                False,
+                {"error": f"too many tool calls in one turn (>{self.max_calls})"},
+            )
+        else:
+            async with self.store.writing() as conn:
+                outcome = await execute(conn, self.scope, call_id, name, arguments)
+        self.results.append(outcome.as_result())
+        return outcome
+
+
+def _safe_name(name: str) -> str:
+    return name if _TOOL_NAME.match(name) else "invalid_tool_name"
+
+
+def _as_object(arguments: str | dict[str, Any]) -> dict[str, Any]:
+    """Arguments as stored: a JSON object (unparsable text is kept under ``_raw``)."""
+    if isinstance(arguments, dict):
+        return arguments
+    try:
+        value = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return {"_raw": arguments[:4096]}
+    return value if isinstance(value, dict) else {"_raw": arguments[:4096]}

@@ -1,0 +1,18 @@
+"""Assistant providers; :func:`build_assistant` picks the configured one."""
+
+from __future__ import annotations
+
+from convstore.assistant.protocol import Assistant
+from convstore.config import Settings
+from convstore.store import Store
+
+
+def build_assistant(settings: Settings, store: Store) -> Assistant:
+    """The provider chosen by ``CONVSTORE_ASSISTANT_PROVIDER`` (``builtin`` or ``openai``)."""
+    if settings.assistant_provider == "openai":
+        from convstore.assistant.providers.openai import OpenAIAssistant
+
+        return OpenAIAssistant(settings)
+    from convstore.assistant.providers.builtin import BuiltinAssistant
+
+    return BuiltinAssistant(store)

@@ -1,0 +1,176 @@
+"""The ``openai`` provider: any OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama,
+vLLM…) through the official SDK, with function calling, streaming and a bounded tool loop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
+
+from convstore.assistant.protocol import (
+    AssistantEvent,
+    ProviderError,
+    ProviderTimeout,
+    TextDelta,
+    ToolRunner,
+    Turn,
+    Usage,
+)
+from convstore.assistant.tools import tool_schemas
+from convstore.config import Settings
+from convstore.conversations.schemas import MessageRead
+
+
+def chat_messages(system_prompt: str, history: list[MessageRead]) -> list[dict[str, Any]]:
+    """The stored history in Chat Completions form.
+
+    An assistant message that carries tool calls and their results expands to the assistant's
+    call message, one ``tool`` message per result, and the final text.
+    """
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
+    for msg in history:
+        if msg.role == "assistant" and msg.tool_calls:
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                        }
+                        for c in msg.tool_calls
+                    ],
+                }
+            )
+            answered = {r.tool_call_id: r for r in msg.tool_results or ()}
+            for call in msg.tool_calls:
+                result = answered.get(call.id)
+                output = result.output if result else {"error": "no result recorded"}
+                messages.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": json.dumps(output)}
+                )
+            if msg.content:
+                messages.append({"role": "assistant", "content": msg.content})
+        elif msg.role == "tool":
+            messages.append(
+                {"role": "tool", "tool_call_id": msg.tool_call_id, "content": msg.content}
+            )
+        else:
+            messages.append({"role": msg.role, "content": msg.content})
+    return messages
+
+
+class OpenAIAssistant:
+    """Streams a reply, running the tool calls the model asks for between steps."""
+
+    name = "openai"
+
+    def __init__(self, settings: Settings, client: AsyncOpenAI | None = None) -> None:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unset"
+        self.client = client or AsyncOpenAI(
+            base_url=settings.openai_base_url,
+            api_key=key,
+            timeout=settings.openai_timeout_seconds,
+            max_retries=settings.openai_max_retries,
+        )
+        self.model = settings.openai_model
+        self.max_steps = settings.assistant_max_steps
+        self.system_prompt = settings.system_prompt
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections to the provider."""
+        await self.client.close()
+
+    async def run(self, turn: Turn, tools: ToolRunner) -> AsyncIterator[AssistantEvent]:
+        messages = chat_messages(self.system_prompt, turn.history)
+        totals: dict[str, int] = {}
+        for _ in range(self.max_steps):
+            calls: dict[int, dict[str, str]] = {}
+            text: list[str] = []
+            async for event in self._step(messages, calls, text, totals):
+                yield event
+            if not calls:
+                yield Usage({**totals, "model": self.model})
+                return
+            ordered = [calls[i] for i in sorted(calls)]
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": "".join(text) or None,
+                    "tool_calls": [
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": c["arguments"]},
+                        }
+                        for c in ordered
+                    ],
+                }
+            )
+            for call in ordered:
+                outcome = await tools.call(call["name"], call["arguments"], call["id"])
+                messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call["id"],
+                        "content": json.dumps(outcome.output),
+                    }
+                )
+        raise ProviderError(f"the model kept calling tools after {self.max_steps} steps")
+
+    async def _step(
+        self,
+        messages: list[dict[str, Any]],
+        calls: dict[int, dict[str, str]],
+        text: list[str],
+        totals: dict[str, int],
+    ) -> AsyncIterator[AssistantEvent]:
+        try:
+            stream = await self.client.chat.completions.create(
+                model=self.model,
+                messages=cast("list[ChatCompletionMessageParam]", messages),
+                tools=cast("list[ChatCompletionFunctionToolParam]", tool_schemas()),
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    for key, value in chunk.usage.model_dump(exclude_none=True).items():
+                        if isinstance(value, int):
+                            totals[key] = totals.get(key, 0) + value
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        text.append(delta.content)
+                        yield TextDelta(delta.content)
+                    for part in delta.tool_calls or ():
+                        _merge(
+                            calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""}),
+                            part,
+                        )
+        except openai.APITimeoutError as exc:
+            raise ProviderTimeout("the model did not answer in time") from exc
+        except openai.APIError as exc:
+            raise ProviderError(f"the model provider failed: {type(exc).__name__}") from exc
+        for index, call in calls.items():
+            if not call["id"]:
+                call["id"] = f"call_{index}"
+            if not call["name"]:
+                raise ProviderError("the model sent a tool call without a name")
+
+
+def _merge(call: dict[str, str], part: Any) -> None:
+    """Fold one streamed tool-call fragment into the call being assembled."""
+    if part.id:
+        call["id"] = part.id
+    if part.function is not None:
+        if part.function.name:
+            call["name"] += part.function.name
+        if part.function.arguments:
+            call["arguments"] += part.function.arguments

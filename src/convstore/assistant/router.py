@@ -1,0 +1,199 @@
+"""``/api/v1/chat``: a chat turn as JSON, as Server-Sent Events, or over a WebSocket.
+
+Frames (SSE events and WebSocket messages) are the ``chunk``, ``done`` and ``error`` schemas of
+:mod:`convstore.assistant.schemas`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from convstore.assistant.schemas import ErrorFrame
+from convstore.assistant.service import ChatService, ChatTurn
+from convstore.conversations.schemas import MessageRead
+from convstore.errors import ConvstoreError, InvalidCredentials
+from convstore.http.deps import API_PREFIX, AuthDep, CurrentUser, RateLimitsDep, StoreDep
+from convstore.http.errors import ERROR_RESPONSES, Problem
+from convstore.kit.schemas import SafeText
+
+router = APIRouter(prefix="/chat", tags=["chat"], responses=ERROR_RESPONSES)
+
+_TURN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "With `stream: true`: Server-Sent Events `chunk`… then `done` or "
+        "`error`, each `data:` a JSON frame.",
+        "content": {"text/event-stream": {}},
+    },
+    502: {
+        "model": Problem,
+        "description": "The model provider failed; the reply is stored "
+        "with status `error` and can be retried.",
+    },
+    504: {"model": Problem, "description": "The model provider timed out (as 502)."},
+}
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: Annotated[SafeText, Field(min_length=1, description="The user's message.")]
+    stream: bool = Field(default=False, description="Answer as Server-Sent Events.")
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stream: bool = False
+
+
+class SocketMessage(BaseModel):
+    """A WebSocket request: a message for a conversation (or a new one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["message"] = "message"
+    content: Annotated[SafeText, Field(min_length=1)]
+    conversation_id: uuid.UUID | None = None
+
+
+def _chat(request: Request | WebSocket) -> ChatService:
+    state = request.app.state
+    if state.chat is None:
+        state.chat = state.chat_factory()
+    chat: ChatService = state.chat
+    return chat
+
+
+async def _answer(
+    request: Request, turn: ChatTurn, stream: bool, response: Response
+) -> MessageRead | StreamingResponse:
+    chat = _chat(request)
+    if stream:
+        return StreamingResponse(
+            _events(chat, turn),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    reply = await chat.complete(turn)
+    response.status_code = status.HTTP_201_CREATED
+    response.headers["Location"] = (
+        f"{API_PREFIX}/conversations/{turn.conversation.id}/messages/{reply.id}"
+    )
+    return reply
+
+
+async def _events(chat: ChatService, turn: ChatTurn) -> AsyncIterator[str]:
+    async with contextlib.aclosing(chat.run(turn)) as frames:
+        async for frame in frames:
+            yield f"event: {frame.type}\ndata: {frame.model_dump_json()}\n\n"
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    summary="Chat in a conversation",
+    response_model=MessageRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=_TURN_RESPONSES,
+)
+async def chat_in_conversation(
+    conversation_id: uuid.UUID,
+    body: ChatRequest,
+    user: CurrentUser,
+    request: Request,
+    response: Response,
+) -> Any:
+    """Store your message, let the assistant answer (using your tasks), store its reply."""
+    turn = await _chat(request).begin(user.id, conversation_id, body.content)
+    return await _answer(request, turn, body.stream, response)
+
+
+@router.post(
+    "/messages",
+    summary="Start a conversation with a message",
+    response_model=MessageRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=_TURN_RESPONSES,
+)
+async def chat_new(
+    body: ChatRequest, user: CurrentUser, request: Request, response: Response
+) -> Any:
+    """Like chatting in a conversation, in a new one titled from your message."""
+    turn = await _chat(request).begin(user.id, None, body.content)
+    return await _answer(request, turn, body.stream, response)
+
+
+@router.post(
+    "/conversations/{conversation_id}/retry",
+    summary="Retry a failed reply",
+    response_model=MessageRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=_TURN_RESPONSES,
+)
+async def chat_retry(
+    conversation_id: uuid.UUID,
+    user: CurrentUser,
+    request: Request,
+    response: Response,
+    body: RetryRequest | None = None,
+) -> Any:
+    """Answer your last message again after a reply that failed (422 if there is none)."""
+    turn = await _chat(request).retry(user.id, conversation_id)
+    return await _answer(request, turn, bool(body and body.stream), response)
+
+
+@router.websocket("/ws")
+async def chat_socket(
+    websocket: WebSocket, store: StoreDep, auth: AuthDep, limits: RateLimitsDep
+) -> None:
+    """Authenticate with the first message `{"type": "auth", "token": …}` (or an
+    `Authorization` header), then send `{"type": "message", "content": …,
+    "conversation_id"?: …}`; each answer streams as `chunk` frames ending in `done`/`error`."""
+    await websocket.accept()
+    try:
+        user_id = await _socket_user(websocket, store, auth)
+        while True:
+            raw = await websocket.receive_json()
+            await limits.hit(limits.user, "user", str(user_id))
+            try:
+                request = SocketMessage.model_validate(raw)
+                turn = await _chat(websocket).begin(
+                    user_id, request.conversation_id, request.content
+                )
+            except (ValidationError, ConvstoreError) as exc:
+                await websocket.send_text(_error_frame(exc).model_dump_json())
+                continue
+            async with contextlib.aclosing(_chat(websocket).run(turn)) as frames:
+                async for frame in frames:
+                    await websocket.send_text(frame.model_dump_json())
+    except WebSocketDisconnect:
+        return
+    except InvalidCredentials as exc:
+        await websocket.send_text(_error_frame(exc).model_dump_json())
+        await websocket.close(code=4401, reason="unauthorized")
+
+
+async def _socket_user(websocket: WebSocket, store: Any, auth: Any) -> uuid.UUID:
+    header = websocket.headers.get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else None
+    if token is None:
+        first = await websocket.receive_json()
+        if not isinstance(first, dict) or first.get("type") != "auth":
+            raise InvalidCredentials('send {"type": "auth", "token": …} first')
+        token = str(first.get("token") or "")
+    principal = await auth.authenticate(store, token)
+    user_id: uuid.UUID = principal.user.id
+    return user_id
+
+
+def _error_frame(exc: Exception) -> ErrorFrame:
+    if isinstance(exc, ValidationError):
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        return ErrorFrame(
+            code="invalid_input", detail=f"invalid message: {fields}", retryable=False
+        )
+    assert isinstance(exc, ConvstoreError)
+    return ErrorFrame(code=exc.code, detail=exc.message, retryable=exc.status_code >= 500)

@@ -1,0 +1,266 @@
+"""The chat turn: store the user's message, run the assistant with the task tools, and store
+its reply with the tool calls, their results, usage and status.
+
+The assistant message is written first with status ``streaming`` (right after the user's
+message, so the pair keeps its order) and finalised as ``complete`` or ``error``. Whatever
+happens — a provider failure, a timeout, a client that goes away mid-stream — the rows end
+consistent: the user message stays, and the reply says how it ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import anyio
+
+from convstore.assistant.executor import ToolScope
+from convstore.assistant.protocol import (
+    Assistant,
+    ProviderError,
+    ProviderTimeout,
+    TextDelta,
+    ToolRunner,
+    Turn,
+)
+from convstore.assistant.schemas import ChunkFrame, DoneFrame, ErrorFrame
+from convstore.conversations.schemas import (
+    ConversationCreate,
+    ConversationRead,
+    MessageCreate,
+    MessageRead,
+    MessageUpdate,
+)
+from convstore.conversations.service import conversation as conversation_service
+from convstore.conversations.service import message as message_service
+from convstore.conversations.service import title_from_message
+from convstore.errors import ConvstoreError, InvalidInput
+from convstore.kit.types import utc_now
+from convstore.store import Store
+
+Frame = ChunkFrame | DoneFrame | ErrorFrame
+HIDDEN_STATUSES = ("streaming", "error")
+"""Replies that never completed are not shown to the assistant again."""
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """A started turn: the conversation, the stored user message, the reply being written."""
+
+    user_id: uuid.UUID
+    conversation: ConversationRead
+    user_message: MessageRead
+    reply: MessageRead
+
+
+class ChatService:
+    """Runs chat turns for one store and one assistant provider."""
+
+    def __init__(self, store: Store, assistant: Assistant) -> None:
+        self.store = store
+        self.assistant = assistant
+        self.settings = store.settings
+
+    async def aclose(self) -> None:
+        """Release the provider's resources (its HTTP connections)."""
+        close = getattr(self.assistant, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def begin(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str
+    ) -> ChatTurn:
+        """Store the user message and an empty ``streaming`` reply after it, in one transaction
+        (a new conversation, titled from the message, when ``conversation_id`` is None)."""
+        limits = self.settings.limits
+        async with self.store.writing() as conn:
+            if conversation_id is None:
+                conv = await conversation_service.create(
+                    conn, user_id, ConversationCreate(title=title_from_message(content)), limits
+                )
+                conversation_id = conv.id
+            user_msg, reply = await message_service.append_many(
+                conn,
+                user_id,
+                conversation_id,
+                [
+                    MessageCreate(role="user", content=content),
+                    MessageCreate(role="assistant", content="", status="streaming"),
+                ],
+                limits,
+                prefixed=False,
+            )
+            conv = await conversation_service.get(conn, user_id, conversation_id)
+        return ChatTurn(user_id, conv, user_msg, reply)
+
+    async def retry(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> ChatTurn:
+        """Answer the last user message again, after a reply that failed.
+
+        Raises:
+            InvalidInput: the conversation does not end with a user message or a failed reply.
+        """
+        async with self.store.writing() as conn:
+            last = (
+                await message_service.page(
+                    conn, user_id, conversation_id, limit=2, after=None, before=None, cursor=None
+                )
+            ).items
+            user_msg = next((m for m in reversed(last) if m.role == "user"), None)
+            if user_msg is None or (last[-1].role != "user" and last[-1].status != "error"):
+                raise InvalidInput(
+                    "nothing to retry: the last reply did not fail", field="conversation_id"
+                )
+            (reply,) = await message_service.append_many(
+                conn,
+                user_id,
+                conversation_id,
+                [MessageCreate(role="assistant", content="", status="streaming")],
+                self.settings.limits,
+                prefixed=False,
+            )
+            conv = await conversation_service.get(conn, user_id, conversation_id)
+        return ChatTurn(user_id, conv, user_msg, reply)
+
+    async def run(self, turn: ChatTurn) -> AsyncGenerator[Frame, None]:
+        """Produce the reply: ``chunk`` frames as text arrives, then ``done`` or ``error``."""
+        reply, conv = turn.reply, turn.conversation
+        runner = ToolRunner(
+            self.store,
+            ToolScope(turn.user_id, conv.id, reply.id),
+            max_calls=self.settings.assistant_max_tool_calls,
+        )
+        text: list[str] = []
+        usage: dict[str, Any] | None = None
+        try:
+            history = await self._history(turn)
+            model_turn = Turn(
+                history,
+                turn.user_id,
+                conv.id,
+                reply.id,
+                utc_now(),
+                _zone(conv, self.settings.assistant_timezone),
+            )
+            async with asyncio.timeout(self.settings.chat_turn_timeout_seconds):
+                async for event in self.assistant.run(model_turn, runner):
+                    if isinstance(event, TextDelta):
+                        self._check_length(text, event.text)
+                        yield ChunkFrame(
+                            conversation_id=conv.id,
+                            message_id=reply.id,
+                            index=len(text),
+                            delta=event.text,
+                        )
+                        text.append(event.text)
+                    else:
+                        usage = event.counts
+        except (ProviderError, TimeoutError) as exc:
+            error = (
+                exc
+                if isinstance(exc, ProviderError)
+                else ProviderTimeout("the assistant did not finish in time")
+            )
+            await self._finalize(turn, text, runner, usage, error)
+            yield ErrorFrame(
+                code=error.code,
+                detail=error.message,
+                conversation_id=conv.id,
+                message_id=reply.id,
+                retryable=True,
+            )
+            return
+        except BaseException:  # cancelled (client gone) or a bug: never leave it streaming
+            with anyio.CancelScope(shield=True):
+                await self._finalize(
+                    turn, text, runner, usage, ProviderError("the reply was interrupted")
+                )
+            raise
+        final = await self._finalize(turn, text, runner, usage, None)
+        yield DoneFrame(message=final)
+
+    async def complete(self, turn: ChatTurn) -> MessageRead:
+        """Run the turn to its end and return the stored reply.
+
+        Raises:
+            ProviderError: the assistant failed (the reply is stored with status ``error``).
+        """
+        async for frame in self.run(turn):
+            if isinstance(frame, DoneFrame):
+                return frame.message
+            if isinstance(frame, ErrorFrame):
+                cls = ProviderTimeout if frame.code == ProviderTimeout.code else ProviderError
+                raise cls(frame.detail)
+        raise ProviderError("the assistant ended without a reply")
+
+    def _check_length(self, text: list[str], delta: str) -> None:
+        limit = self.settings.limits.max_assistant_message_chars
+        if sum(map(len, text)) + len(delta) > limit:
+            raise ProviderError(f"the reply is longer than {limit} characters")
+
+    async def _history(self, turn: ChatTurn) -> list[MessageRead]:
+        """The messages before the reply, newest ``chat_history_messages`` within
+        ``chat_history_chars``, without replies that never completed."""
+        async with self.store.reading() as conn:
+            page = await message_service.page(
+                conn,
+                turn.user_id,
+                turn.conversation.id,
+                limit=min(self.settings.chat_history_messages, 100),
+                after=None,
+                before=turn.reply.seq,
+                cursor=None,
+            )
+        kept = [
+            m for m in page.items if not (m.role == "assistant" and m.status in HIDDEN_STATUSES)
+        ]
+        budget, start = self.settings.chat_history_chars, len(kept)
+        while start > 0 and budget - len(kept[start - 1].content) >= 0:
+            start -= 1
+            budget -= len(kept[start].content)
+        history = kept[start:] or kept[-1:]
+        while history and history[0].role == "tool":
+            history = history[1:]
+        return history
+
+    async def _finalize(
+        self,
+        turn: ChatTurn,
+        text: list[str],
+        runner: ToolRunner,
+        usage: dict[str, Any] | None,
+        error: ConvstoreError | None,
+    ) -> MessageRead:
+        fields: dict[str, Any] = {
+            "content": "".join(text),
+            "status": "error" if error else "complete",
+            "tool_calls": runner.calls or None,
+            "tool_results": runner.results or None,
+            "usage": usage,
+        }
+        if error is not None:
+            fields["metadata"] = {"error": {"code": error.code, "detail": error.message}}
+        async with self.store.writing() as conn:
+            return await message_service.update(
+                conn,
+                turn.user_id,
+                turn.conversation.id,
+                turn.reply.id,
+                MessageUpdate.model_validate(fields),
+                self.settings.limits,
+            )
+
+
+def _zone(conv: ConversationRead, default: str) -> tzinfo:
+    name = conv.metadata.get("timezone") if isinstance(conv.metadata, dict) else None
+    for candidate in (name, default):
+        if isinstance(candidate, str):
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")

@@ -1,0 +1,84 @@
+"""``convstore chat``: talk to the assistant in the terminal, against the local store."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from rich.console import Console
+
+import convstore
+from convstore.assistant.providers import build_assistant
+from convstore.assistant.schemas import ChunkFrame, DoneFrame, ErrorFrame
+from convstore.assistant.service import ChatService
+from convstore.config import Settings
+from convstore.errors import NotFound
+from convstore.store import Store
+
+DEFAULT_USER = "me@example.com"
+HELP = (
+    "Type a message (try: add buy milk tomorrow · what's left? · mark 1 done). "
+    "Commands: /new starts a new conversation, /quit leaves."
+)
+
+
+async def run_chat(
+    settings: Settings, console: Console, email: str, conversation_id: uuid.UUID | None
+) -> None:
+    """Open the store (migrating it), sign in as ``email`` (created if new), and chat."""
+    async with convstore.open(settings.database_url, settings=settings, migrate=True) as store:
+        user_id = await _user(store, email)
+        chat = ChatService(store, build_assistant(settings, store))
+        console.print(
+            f"[bold]convstore chat[/bold] — {email}, assistant "
+            f"[cyan]{chat.assistant.name}[/cyan]. {HELP}"
+        )
+        while True:
+            line = await _read(console)
+            if line is None or line.strip() in ("/quit", "/exit", "quit", "exit"):
+                return
+            if line.strip() == "/new":
+                conversation_id = None
+                console.print("[dim]new conversation[/dim]")
+                continue
+            if line.strip():
+                conversation_id = await _turn(chat, console, user_id, conversation_id, line)
+
+
+async def _user(store: Store, email: str) -> uuid.UUID:
+    try:
+        return (await store.users.get_by_email(email)).id
+    except NotFound:
+        return (await store.users.create(email=email)).id
+
+
+async def _read(console: Console) -> str | None:
+    try:
+        return await asyncio.to_thread(console.input, "[bold green]you>[/bold green] ")
+    except EOFError:
+        return None
+
+
+async def _turn(
+    chat: ChatService,
+    console: Console,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID | None,
+    text: str,
+) -> uuid.UUID:
+    try:
+        turn = await chat.begin(user_id, conversation_id, text)
+    except convstore.ConvstoreError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        return conversation_id or uuid.uuid4()
+    console.print("[bold blue]assistant>[/bold blue] ", end="")
+    async for frame in chat.run(turn):
+        if isinstance(frame, ChunkFrame):
+            console.print(frame.delta, end="", markup=False, highlight=False)
+        elif isinstance(frame, DoneFrame):
+            console.print()
+            for call in frame.message.tool_calls or ():
+                console.print(f"  [dim]↳ {call.name}({call.arguments})[/dim]", highlight=False)
+        elif isinstance(frame, ErrorFrame):
+            console.print(f"\n[red]{frame.detail}[/red] (say it again to retry)")
+    return turn.conversation.id

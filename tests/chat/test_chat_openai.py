@@ -1,0 +1,296 @@
+"""Chat turns with the ``openai`` provider (the official SDK) against a local server that speaks
+the Chat Completions wire format, streamed tool-call deltas included."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.chat.conftest import openai_settings
+from tests.support.api import Account, client_for, register, running_app
+from tests.support.fake_llm import FakeModel, Step
+
+
+async def _messages(client: httpx.AsyncClient, who: Account, conv: str) -> list[dict[str, Any]]:
+    page = await client.get(f"/api/v1/conversations/{conv}/messages?limit=100", headers=who.headers)
+    items: list[dict[str, Any]] = page.json()["items"]
+    return items
+
+
+def _frames(body: str) -> list[tuple[str, dict[str, Any]]]:
+    frames = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        frames.append((lines["event"], json.loads(lines["data"])))
+    return frames
+
+
+async def test_a_turn_with_a_tool_call_is_stored_whole(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, _ = fake_model
+    me = await register(model_client)
+    model.steps = [
+        Step(tool_calls=[("add_task", {"title": "buy milk", "priority": "high"})]),
+        Step(text="Added buy milk."),
+    ]
+    answer = await model_client.post(
+        "/api/v1/chat/messages", json={"content": "add buy milk"}, headers=me.headers
+    )
+    assert answer.status_code == 201, answer.text
+    reply = answer.json()
+    assert reply["role"] == "assistant"
+    assert reply["status"] == "complete"
+    assert reply["content"].strip() == "Added buy milk."
+    assert answer.headers["location"].endswith(f"/messages/{reply['id']}")
+    (call,) = reply["tool_calls"]
+    assert (call["name"], call["arguments"]) == (
+        "add_task",
+        {"title": "buy milk", "priority": "high"},
+    )
+    (result,) = reply["tool_results"]
+    assert result["tool_call_id"] == call["id"]
+    assert not result["is_error"]
+    assert reply["usage"]["total_tokens"] == 38  # two streamed steps of 19
+    stored = await _messages(model_client, me, reply["conversation_id"])
+    assert [(m["seq"], m["role"], m["status"]) for m in stored] == [
+        (1, "user", "sent"),
+        (2, "assistant", "complete"),
+    ]
+    assert stored[1] == reply
+    conv = await model_client.get(
+        f"/api/v1/conversations/{reply['conversation_id']}", headers=me.headers
+    )
+    assert conv.json()["title"] == "add buy milk"
+    task_id = result["output"]["id"]
+    events = await model_client.get(f"/api/v1/tasks/{task_id}/events", headers=me.headers)
+    assert events.status_code == 200, events.text
+    (created,) = events.json()
+    assert (created["conversation_id"], created["message_id"], created["tool_call_id"]) == (
+        reply["conversation_id"],
+        reply["id"],
+        call["id"],
+    )
+    sent = model.requests[0]
+    assert {t["function"]["name"] for t in sent["tools"]} == {
+        "add_task",
+        "list_tasks",
+        "complete_task",
+        "reopen_task",
+        "update_task",
+        "delete_task",
+    }
+    assert sent["messages"][-1] == {"role": "user", "content": "add buy milk"}
+    assert sent["stream"] is True
+    follow_up = model.requests[1]["messages"]
+    assert follow_up[-2]["tool_calls"][0]["id"] == call["id"]
+    assert follow_up[-1]["role"] == "tool"
+    assert follow_up[-1]["tool_call_id"] == call["id"]
+
+
+async def test_the_next_turn_sends_the_stored_history_back(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, _ = fake_model
+    me = await register(model_client)
+    model.steps = [
+        Step(tool_calls=[("add_task", {"title": "a"})]),
+        Step(text="ok"),
+        Step(text="You have one task."),
+    ]
+    first = (
+        await model_client.post(
+            "/api/v1/chat/messages", json={"content": "add a"}, headers=me.headers
+        )
+    ).json()
+    conv = first["conversation_id"]
+    await model_client.post(
+        f"/api/v1/chat/conversations/{conv}/messages",
+        json={"content": "what is left?"},
+        headers=me.headers,
+    )
+    roles = [m["role"] for m in model.requests[2]["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
+
+
+async def test_streamed_turn_sends_chunks_then_done(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, _ = fake_model
+    me = await register(model_client)
+    model.steps = [Step(text="one two three four")]
+    answer = await model_client.post(
+        "/api/v1/chat/messages", json={"content": "count", "stream": True}, headers=me.headers
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    frames = _frames(answer.text)
+    kinds = [kind for kind, _ in frames]
+    assert kinds[-1] == "done"
+    assert set(kinds[:-1]) == {"chunk"}
+    assert len(kinds) == 5
+    chunks = [data for kind, data in frames if kind == "chunk"]
+    assert [c["index"] for c in chunks] == [0, 1, 2, 3]
+    done = frames[-1][1]["message"]
+    assert "".join(c["delta"] for c in chunks) == done["content"]
+    stored = await _messages(model_client, me, done["conversation_id"])
+    assert stored[-1] == done
+
+
+async def test_provider_failure_keeps_the_user_message_and_can_be_retried(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, _ = fake_model
+    me = await register(model_client)
+    model.steps = [Step(status=500)]
+    failed = await model_client.post(
+        "/api/v1/chat/messages", json={"content": "hello"}, headers=me.headers
+    )
+    assert failed.status_code == 502
+    assert failed.headers["content-type"] == "application/problem+json"
+    assert failed.json()["code"] == "provider_error"
+    conv = (await model_client.get("/api/v1/conversations", headers=me.headers)).json()
+    conv_id = conv["items"][0]["id"]
+    stored = await _messages(model_client, me, conv_id)
+    assert [(m["role"], m["status"]) for m in stored] == [("user", "sent"), ("assistant", "error")]
+    assert stored[1]["metadata"]["error"]["code"] == "provider_error"
+    model.steps = [Step(text="Hi!")]
+    retried = await model_client.post(
+        f"/api/v1/chat/conversations/{conv_id}/retry", headers=me.headers
+    )
+    assert retried.status_code == 201
+    assert retried.json()["status"] == "complete"
+    assert [m["role"] for m in model.requests[-1]["messages"]] == ["system", "user"]
+    again = await model_client.post(
+        f"/api/v1/chat/conversations/{conv_id}/retry", headers=me.headers
+    )
+    assert again.status_code == 422
+
+
+async def test_streamed_failure_ends_with_an_error_frame(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, _ = fake_model
+    me = await register(model_client)
+    model.steps = [Step(status=503)]
+    answer = await model_client.post(
+        "/api/v1/chat/messages", json={"content": "hi", "stream": True}, headers=me.headers
+    )
+    ((kind, frame),) = _frames(answer.text)
+    assert kind == "error"
+    assert frame["code"] == "provider_error"
+    assert frame["retryable"]
+    stored = await _messages(model_client, me, frame["conversation_id"])
+    assert stored[-1]["id"] == frame["message_id"]
+    assert stored[-1]["status"] == "error"
+
+
+async def test_a_slow_provider_times_out_with_504(
+    database_url: str, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, base_url = fake_model
+    settings = openai_settings(database_url, base_url, openai_timeout_seconds=0.5)
+    async with running_app(settings) as app, client_for(app) as client:
+        me = await register(client)
+        model.steps = [Step(text="late", delay=3)]
+        answer = await client.post(
+            "/api/v1/chat/messages", json={"content": "hi"}, headers=me.headers
+        )
+        assert answer.status_code == 504
+        assert answer.json()["code"] == "provider_timeout"
+
+
+async def test_bad_tool_arguments_come_back_to_the_model_as_errors(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, _ = fake_model
+    me = await register(model_client)
+    model.steps = [
+        Step(tool_calls=[("add_task", {"title": "  "}), ("no_such_tool", {})]),
+        Step(text="Sorry."),
+    ]
+    answer = await model_client.post(
+        "/api/v1/chat/messages", json={"content": "x"}, headers=me.headers
+    )
+    assert answer.status_code == 201
+    results = answer.json()["tool_results"]
+    assert [r["is_error"] for r in results] == [True, True]
+    assert "title" in results[0]["output"]["error"]
+    assert "unknown tool" in results[1]["output"]["error"]
+    tool_messages = [m for m in model.requests[1]["messages"] if m["role"] == "tool"]
+    assert len(tool_messages) == 2
+    tasks = await model_client.get("/api/v1/tasks", headers=me.headers)
+    assert tasks.json()["items"] == []
+
+
+async def test_a_model_cannot_reach_another_users_tasks(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, _ = fake_model
+    alice, bob = await register(model_client), await register(model_client)
+    task = (
+        await model_client.post("/api/v1/tasks", json={"title": "alice's"}, headers=alice.headers)
+    ).json()
+    model.steps = [
+        Step(
+            tool_calls=[
+                ("complete_task", {"task_id": task["id"]}),
+                ("update_task", {"task_id": task["id"], "title": "pwned"}),
+                ("delete_task", {"task_id": task["id"]}),
+                ("complete_task", {"task_id": task["id"], "user_id": str(alice.id)}),
+            ]
+        ),
+        Step(text="done"),
+    ]
+    answer = await model_client.post(
+        "/api/v1/chat/messages", json={"content": "steal"}, headers=bob.headers
+    )
+    outputs = [r["output"]["error"] for r in answer.json()["tool_results"]]
+    assert outputs[:3] == ["task not found"] * 3
+    assert "user_id" in outputs[3]
+    after = await model_client.get(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
+    assert after.json() == task
+
+
+async def test_chatting_in_another_users_conversation_is_404(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    alice, bob = await register(model_client), await register(model_client)
+    conv = await model_client.post("/api/v1/conversations", json={}, headers=alice.headers)
+    conv_id = conv.json()["id"]
+    for path in (
+        f"/api/v1/chat/conversations/{conv_id}/messages",
+        f"/api/v1/chat/conversations/{conv_id}/retry",
+    ):
+        answer = await model_client.post(path, json={"content": "hi"}, headers=bob.headers)
+        assert answer.status_code in (404, 422)
+        if "retry" not in path:
+            assert answer.status_code == 404
+    missing = await model_client.post(
+        f"/api/v1/chat/conversations/{uuid.uuid4()}/retry", headers=bob.headers
+    )
+    assert missing.status_code == 404
+    assert fake_model[0].requests == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"content": ""},
+        {"content": "x" * 10_001},
+        {"content": "a\x00b"},
+        {"content": "hi", "role": "system"},
+    ],
+)
+async def test_bad_chat_input_is_422_and_writes_nothing(
+    model_client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    me = await register(model_client)
+    answer = await model_client.post("/api/v1/chat/messages", json=body, headers=me.headers)
+    assert answer.status_code == 422
+    convs = await model_client.get("/api/v1/conversations", headers=me.headers)
+    assert convs.json()["items"] == []
