@@ -153,6 +153,7 @@ async def test_provider_failure_keeps_the_user_message_and_can_be_retried(
     assert failed.status_code == 502
     assert failed.headers["content-type"] == "application/problem+json"
     assert failed.json()["code"] == "provider_error"
+    assert failed.json()["title"] == "Bad gateway"
     conv = (await model_client.get("/api/v1/conversations", headers=me.headers)).json()
     conv_id = conv["items"][0]["id"]
     stored = await _messages(model_client, me, conv_id)
@@ -202,6 +203,7 @@ async def test_a_slow_provider_times_out_with_504(
         )
         assert answer.status_code == 504
         assert answer.json()["code"] == "provider_timeout"
+        assert answer.json()["title"] == "Gateway timeout"
 
 
 async def test_bad_tool_arguments_come_back_to_the_model_as_errors(

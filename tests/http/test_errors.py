@@ -315,14 +315,9 @@ async def test_an_unexpected_exception_is_a_bare_500(
     assert logged, "the error is logged server side"
 
 
-# ---- bugs outside the HTTP layer ---------------------------------------------------------------
+# ---- values the database cannot hold ----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="kit/schemas.check_json accepts non-finite numbers: SQLite stores null, "
-    "PostgreSQL JSONB refuses them with a 500",
-    strict=True,
-)
 @pytest.mark.parametrize("number", [b"1e999", b"-1e999", b"NaN", b"Infinity"])
 async def test_non_finite_numbers_in_json_are_refused(
     client: httpx.AsyncClient, store: Store, alice: Account, number: bytes
@@ -338,11 +333,6 @@ async def test_non_finite_numbers_in_json_are_refused(
     assert await db_snapshot(store, alice.id) == before
 
 
-@pytest.mark.xfail(
-    reason="an aware datetime that leaves the datetime range once converted to UTC raises "
-    "OverflowError in kit/types.DateTimeUTC: 500 instead of 422 (tasks/schemas)",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("method", "path", "kwargs"),
     [

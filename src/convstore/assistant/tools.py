@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from convstore.kit.schemas import UTCDateTime
 from convstore.tasks.schemas import Priority, Tag, TaskDescription, TaskTitle
 
 TaskStatus = Literal["all", "pending", "done", "overdue"]
@@ -25,7 +26,7 @@ class AddTask(ToolArgs):
 
     title: TaskTitle
     description: TaskDescription | None = None
-    due_at: AwareDatetime | None = Field(default=None, description="ISO 8601 with a time zone.")
+    due_at: UTCDateTime | None = Field(default=None, description="ISO 8601 with a time zone.")
     priority: Priority = "medium"
     tags: Annotated[list[Tag], Field(max_length=16)] = []
 
@@ -59,7 +60,7 @@ class UpdateTask(TaskRef):
 
     title: TaskTitle | None = None
     description: TaskDescription | None = None
-    due_at: AwareDatetime | None = None
+    due_at: UTCDateTime | None = None
     priority: Priority | None = None
     tags: Annotated[list[Tag], Field(max_length=16)] | None = None
 

@@ -34,7 +34,9 @@ _TITLES = {
     422: "Invalid input",
     429: "Too many requests",
     500: "Internal server error",
+    502: "Bad gateway",
     503: "Service unavailable",
+    504: "Gateway timeout",
 }
 _CODES = {
     400: "bad_request",

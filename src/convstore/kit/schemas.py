@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
 T = TypeVar("T")
 
@@ -35,10 +36,14 @@ def check_line(value: str) -> str:
 
 
 def check_json(value: T) -> T:
-    """Apply :func:`check_text` to every string (keys included) of a JSON value: PostgreSQL's
-    JSONB refuses NUL and unpaired surrogates, and the API refuses them on both databases."""
+    """Apply :func:`check_text` to every string (keys included) of a JSON value, and refuse
+    non-finite numbers: PostgreSQL's JSONB refuses NUL, unpaired surrogates, NaN and infinities
+    (SQLite would store ``null``), and the API refuses them on both databases."""
     if isinstance(value, str):
         check_text(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite (no NaN or Infinity)")
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(key)
@@ -48,6 +53,17 @@ def check_json(value: T) -> T:
             check_json(item)
     return value
 
+
+def to_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; one that leaves the calendar once converted is refused."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the supported range of dates") from None
+
+
+UTCDateTime = Annotated[AwareDatetime, AfterValidator(to_utc)]
+"""An input timestamp: must carry a UTC offset; converted to UTC."""
 
 SafeText = Annotated[str, AfterValidator(check_text)]
 """Free text (message content, descriptions): stored exactly as given once it is accepted."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Response, status
-from pydantic import AwareDatetime
 
 from convstore.http.deps import (
     API_PREFIX,
@@ -18,6 +17,7 @@ from convstore.http.deps import (
 )
 from convstore.http.errors import ERROR_RESPONSES
 from convstore.kit.pagination import Page
+from convstore.kit.schemas import UTCDateTime
 from convstore.kit.validation import parse
 from convstore.tasks.schemas import (
     Priority,
@@ -41,7 +41,7 @@ async def list_tasks(
     completed: bool | None = None,
     priority: Priority | None = None,
     tag: str | None = None,
-    due_before: AwareDatetime | None = None,
+    due_before: UTCDateTime | None = None,
 ) -> Page[TaskRead]:
     """Your tasks in the order you created them, optionally filtered."""
     filters = parse(

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AfterValidator, Field
 
 from convstore.kit.schemas import (
     IDSchema,
@@ -14,6 +14,7 @@ from convstore.kit.schemas import (
     SafeText,
     Schema,
     TimestampedSchema,
+    UTCDateTime,
     check_line,
 )
 
@@ -48,7 +49,7 @@ class TaskCreate(Schema):
     description: TaskDescription | None = None
     priority: Priority = "medium"
     tags: Tags = []
-    due_at: AwareDatetime | None = None
+    due_at: UTCDateTime | None = None
 
 
 class TaskUpdate(Schema):
@@ -58,7 +59,7 @@ class TaskUpdate(Schema):
     description: TaskDescription | None = None
     priority: Priority | None = None
     tags: Tags | None = None
-    due_at: AwareDatetime | None = None
+    due_at: UTCDateTime | None = None
     completed: bool | None = None
 
 
@@ -68,7 +69,7 @@ class TaskFilter(Schema):
     completed: bool | None = None
     priority: Priority | None = None
     tag: Annotated[Tag, AfterValidator(lambda t: t.lstrip("#").lower())] | None = None
-    due_before: AwareDatetime | None = None
+    due_before: UTCDateTime | None = None
 
 
 class TaskRead(IDSchema, TimestampedSchema):
