@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -115,6 +117,29 @@ async def test_the_next_turn_sends_the_stored_history_back(
     )
     roles = [m["role"] for m in model.requests[2]["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
+
+
+async def test_the_model_is_told_the_users_local_time(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, _ = fake_model
+    me = await register(model_client)
+    conv = await model_client.post(
+        "/api/v1/conversations", json={"metadata": {"timezone": "Asia/Tokyo"}}, headers=me.headers
+    )
+    model.steps = [Step(text="ok")]
+    before = datetime.now(ZoneInfo("Asia/Tokyo"))
+    answer = await model_client.post(
+        f"/api/v1/chat/conversations/{conv.json()['id']}/messages",
+        json={"content": "add a task for tomorrow"},
+        headers=me.headers,
+    )
+    after = datetime.now(ZoneInfo("Asia/Tokyo"))
+    assert answer.status_code == 201, answer.text
+    system = model.requests[-1]["messages"][0]
+    assert system["role"] == "system"
+    assert "(Asia/Tokyo, UTC+0900)" in system["content"]
+    assert any(f"{day:%A %Y-%m-%d}" in system["content"] for day in (before, after))
 
 
 async def test_streamed_turn_sends_chunks_then_done(

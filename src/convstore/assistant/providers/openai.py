@@ -66,6 +66,16 @@ def chat_messages(system_prompt: str, history: list[MessageRead]) -> list[dict[s
     return messages
 
 
+def system_prompt(prompt: str, turn: Turn) -> str:
+    """The configured prompt and the user's current local time, so that "tomorrow" or
+    "friday" become the right ``due_at`` (with the user's UTC offset)."""
+    local = turn.now.astimezone(turn.tz)
+    return (
+        f"{prompt}\n\nNow it is {local:%A %Y-%m-%d %H:%M} ({turn.tz}, UTC{local:%z}). "
+        "Give due times as ISO 8601 with that offset."
+    )
+
+
 class OpenAIAssistant:
     """Streams a reply, running the tool calls the model asks for between steps."""
 
@@ -88,7 +98,7 @@ class OpenAIAssistant:
         await self.client.close()
 
     async def run(self, turn: Turn, tools: ToolRunner) -> AsyncIterator[AssistantEvent]:
-        messages = chat_messages(self.system_prompt, turn.history)
+        messages = chat_messages(system_prompt(self.system_prompt, turn), turn.history)
         totals: dict[str, int] = {}
         for _ in range(self.max_steps):
             calls: dict[int, dict[str, str]] = {}
