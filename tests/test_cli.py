@@ -63,3 +63,18 @@ def test_a_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "unsupported database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_db_grant_prints_the_app_roles_privileges(tmp_path: Path) -> None:
+    printed = run("db", "grant", "convstore_app", cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    assert lines == [f"{statement};" for statement in migrate.grant_statements("convstore_app")]
+    assert all(line.endswith('TO "convstore_app";') or "FROM" in line for line in lines)
+    assert not any(word in printed.stdout for word in ("OWNER", "BYPASSRLS", "SUPERUSER"))
+    refused = run("db", "grant", 'app"; DROP TABLE users; --', cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "role" in refused.stderr
+    on_sqlite = run("db", "grant", "app", "--execute", cwd=tmp_path, url="sqlite:///x.db")
+    assert on_sqlite.returncode == 2
+    assert "PostgreSQL only" in on_sqlite.stderr

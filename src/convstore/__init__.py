@@ -12,6 +12,7 @@ from convstore.config import Limits, Settings, get_settings
 from convstore.errors import (
     Conflict,
     ConvstoreError,
+    DatabaseTimeout,
     DatabaseUnavailable,
     FieldError,
     InvalidCredentials,
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Conflict",
     "ConvstoreError",
+    "DatabaseTimeout",
     "DatabaseUnavailable",
     "FieldError",
     "InvalidCredentials",

@@ -9,6 +9,7 @@ Usage:
     convstore db downgrade REV          # e.g. base, or -1
     convstore db current
     convstore db check                  # exit 1 when models and migrations disagree
+    convstore db grant ROLE [--execute] # the app role's privileges (printed; run with --execute)
 
 Every command reads ``CONVSTORE_DATABASE_URL`` (default: ``sqlite:///convstore.db``) unless
 ``--database-url`` is given.
@@ -121,6 +122,29 @@ def db_check(database_url: DatabaseUrl = None) -> None:
         err_console.print(f"[red]models and migrations disagree:[/red] {problem}")
         raise typer.Exit(1)
     console.print("models and migrations agree")
+
+
+@db_app.command("grant")
+def db_grant(
+    role: str = typer.Argument(..., help="The API's login role (not the schema owner)."),
+    schema: Annotated[str, typer.Option(help="Schema of the tables.")] = "public",
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Run them (as the owner) instead of printing.")
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """PostgreSQL: the GRANTs that let ROLE use the tables (and those of later migrations)."""
+    try:
+        statements = migrate.grant_statements(role, schema)
+    except ConvstoreError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    if execute:
+        _with_engine(database_url, migrate.grant, role, schema)
+    for statement in statements:
+        typer.echo(f"{statement};")  # plain lines: meant to be piped into psql
+    if execute:
+        err_console.print(f"granted on schema {schema} to {role}", markup=False)
 
 
 def _log_to_stderr() -> None:

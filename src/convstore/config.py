@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = True
     db_echo: bool = False
     """Log every SQL statement (development only)."""
+    db_statement_timeout_ms: int = Field(default=5_000, ge=0)
+    """PostgreSQL ``statement_timeout`` of every connection (0: not set, the role's applies)."""
+    db_lock_timeout_ms: int = Field(default=2_000, ge=0)
+    """PostgreSQL ``lock_timeout``: the longest wait for a row or table lock (0: not set)."""
+    db_idle_in_transaction_timeout_ms: int = Field(default=30_000, ge=0)
+    """PostgreSQL ``idle_in_transaction_session_timeout``: a transaction left idle this long
+    is ended by the server, its locks released (0: not set)."""
 
     sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0)
     """How long a SQLite connection waits for a lock held by another process."""

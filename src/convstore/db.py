@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -26,7 +28,18 @@ from convstore.errors import InvalidInput
 
 WRITE_OPTION = "convstore_write"
 """Execution option marking a connection that will write (SQLite: ``BEGIN IMMEDIATE``)."""
+READ_OPTION = "convstore_read"
+"""Execution option marking a read-only connection: SQLite runs its statements without an
+explicit ``BEGIN`` (each one is its own read transaction)."""
 
+TENANT_SETTING = "convstore.user_id"
+"""The transaction-local setting the row-level security policies compare ``user_id`` with."""
+TOKEN_SETTING = "convstore.token_hash"
+"""The transaction-local setting that opens (for reading) the one token row with that hash."""
+
+_BYPASSES_RLS = (
+    "SELECT rolsuper OR rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = current_user"
+)
 _ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 _SYNC_DRIVERS = {"pysqlite", "psycopg2", "psycopg2cffi", "pg8000", "pygresql"}
 
@@ -67,6 +80,13 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
+def _json_loads(text: str | bytes) -> Any:
+    """``json.loads``, short-cutting ``{}``: the metadata of almost every row, read with it."""
+    if text == "{}":
+        return {}
+    return json.loads(text)
+
+
 def is_sqlite(url: URL) -> bool:
     """Whether ``url`` points at SQLite."""
     return url.get_backend_name() == "sqlite"
@@ -90,7 +110,7 @@ def create_engine(
         pooled: False gives a NullPool engine (one connection per use: migrations, CLI).
     """
     target = normalize_url(url if url is not None else settings.database_url)
-    kwargs: dict[str, Any] = {"echo": settings.db_echo}
+    kwargs: dict[str, Any] = {"echo": settings.db_echo, "json_deserializer": _json_loads}
     if not pooled:
         kwargs["poolclass"] = NullPool
     if is_sqlite(target):
@@ -103,6 +123,12 @@ def create_engine(
         engine = create_async_engine(target, **kwargs)
         _install_sqlite_hooks(engine, settings)
         return engine
+    if timeouts := _timeouts(settings):
+        if target.get_driver_name() == "asyncpg":  # sent with the startup packet: no round trip
+            kwargs["connect_args"] = {"server_settings": timeouts}
+        else:
+            options = " ".join(f"-c {name}={value}" for name, value in timeouts.items())
+            kwargs["connect_args"] = {"options": options}
     if pooled:
         kwargs.update(
             pool_size=settings.db_pool_size,
@@ -111,7 +137,37 @@ def create_engine(
             pool_recycle=settings.db_pool_recycle,
             pool_pre_ping=settings.db_pool_pre_ping,
         )
-    return create_async_engine(target, **kwargs)
+    engine = create_async_engine(target, **kwargs)
+    if engine.dialect.driver == "asyncpg":
+        _install_asyncpg_ping(engine)
+    return engine
+
+
+def _install_asyncpg_ping(engine: AsyncEngine) -> None:
+    """Pre-ping without a round trip.
+
+    SQLAlchemy's asyncpg ping runs ``BEGIN; SELECT; ROLLBACK`` on every checkout: three round
+    trips, more than the query it guards (see docs/performance.md). asyncpg notices a closed
+    socket by itself (a restarted or terminated server closes it), so the ping asks the driver
+    whether the connection is still open; a ping that fails invalidates the pool, as before.
+    A connection that breaks without a close is caught by the statement that uses it and
+    raised as ``DatabaseUnavailable`` (retryable).
+    """
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        return not dbapi_connection.driver_connection.is_closed()
+
+    setattr(engine.sync_engine.dialect, "do_ping", do_ping)  # noqa: B010 - one engine only
+
+
+def _timeouts(settings: Settings) -> dict[str, str]:
+    """The PostgreSQL timeouts every connection starts with (a 0 setting is left unset)."""
+    values = {
+        "statement_timeout": settings.db_statement_timeout_ms,
+        "lock_timeout": settings.db_lock_timeout_ms,
+        "idle_in_transaction_session_timeout": settings.db_idle_in_transaction_timeout_ms,
+    }
+    return {name: str(ms) for name, ms in values.items() if ms > 0}
 
 
 def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
@@ -135,8 +191,10 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
     def _on_begin(conn: Connection) -> None:
         # A deferred transaction that later writes cannot wait for the lock (SQLite answers
         # "database is locked" at once to avoid deadlock); writers take the lock up front.
-        writes = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(READ_OPTION, False):
+            return  # reads run in the driver's autocommit mode: no BEGIN/COMMIT round trips
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN")
 
 
 class Database:
@@ -144,6 +202,12 @@ class Database:
 
     On SQLite, writers of this process also queue on an asyncio lock: the database admits one
     writer at a time, and waiting on a lock is cheaper than polling ``busy_timeout``.
+
+    On PostgreSQL, a transaction opened for a user starts with
+    ``set_config('convstore.user_id', id, true)``: the row-level security policies see only that
+    user's rows, and the setting ends with the transaction. Roles that bypass row-level security
+    (superusers, ``BYPASSRLS``) skip that statement and keep the autocommit reads and one-statement
+    writes; whether this engine's role is one of them is asked once, on first use.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -151,19 +215,83 @@ class Database:
         self.dialect = engine.dialect.name
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        # Reads need no transaction: PostgreSQL's READ COMMITTED gives each statement its own
+        # snapshot anyway, and SQLite wraps each statement in its own read transaction. Skipping
+        # BEGIN/ROLLBACK saves two round trips per read (docs/performance.md).
+        if self.dialect == "postgresql":
+            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            self._reader = engine.execution_options(**{READ_OPTION: True})
+        self._autocommit = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else None
+        )
+        self._row_security: bool | None = None if self.dialect == "postgresql" else False
+        marks = "$1, $2" if engine.dialect.paramstyle == "numeric_dollar" else "%s, %s"
+        self._set_local_sql = f"SELECT set_config({marks}, true)"  # asyncpg, else psycopg
+
+    async def row_security(self, conn: AsyncConnection) -> bool:
+        """Whether row-level security applies to this engine's role (asked on first use)."""
+        if self._row_security is None:
+            self._row_security = not (await conn.exec_driver_sql(_BYPASSES_RLS)).scalar()
+        return self._row_security
+
+    async def set_local(self, conn: AsyncConnection, name: str, value: str) -> None:
+        """Set ``name`` until the transaction ends, where row-level security applies.
+
+        Always transaction-local (``set_config(…, true)``), never ``SET``: a session setting
+        would outlive the transaction and reach the next user of the pooled connection.
+        """
+        if await self.row_security(conn):
+            await conn.exec_driver_sql(self._set_local_sql, (name, value))
+
+    def _needs_tenant(self, user_id: uuid.UUID | None) -> bool:
+        """Whether work for ``user_id`` must run in a transaction that names the user (until
+        the first one has asked, PostgreSQL assumes so)."""
+        return user_id is not None and self._row_security is not False
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a read transaction, rolled back (nothing to keep) at the end."""
-        async with self.engine.connect() as conn:
-            async with conn.begin():
+    async def _tenant_transaction(self, user_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            await self.set_local(conn, TENANT_SETTING, str(user_id))
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def read(self, user_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only, without an explicit transaction: each statement sees
+        what was committed when it started. For ``user_id`` under row-level security, a
+        transaction that names the user."""
+        if self._needs_tenant(user_id):
+            assert user_id is not None
+            async with self._tenant_transaction(user_id) as conn:
                 yield conn
+            return
+        async with self._reader.connect() as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a write transaction: committed on success, rolled back on error."""
+    async def write_statement(
+        self, user_id: uuid.UUID | None = None
+    ) -> AsyncIterator[AsyncConnection]:
+        """A connection for a write that is ONE statement: on PostgreSQL in autocommit mode
+        (the statement is its own transaction, committed when it returns: one round trip);
+        elsewhere, and for ``user_id`` under row-level security, the same as :meth:`write`."""
+        if self._autocommit is None or self._needs_tenant(user_id):
+            async with self.write(user_id) as conn:
+                yield conn
+            return
+        async with self._autocommit.connect() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def write(self, user_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction (for ``user_id``): committed on success, rolled
+        back on error."""
         if self._write_lock is None:
             async with self._writer.begin() as conn:
+                if user_id is not None:
+                    await self.set_local(conn, TENANT_SETTING, str(user_id))
                 yield conn
             return
         async with self._write_lock, self._writer.begin() as conn:
@@ -172,3 +300,147 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+class DriverStatement:
+    """A Core statement compiled once per dialect and run on the driver's own connection.
+
+    SQLAlchemy's execution path (cache key, the async adapter's cursor, row objects) costs more
+    than PostgreSQL takes to answer a hot query, and on aiosqlite it takes three thread hops
+    (cursor, execute, fetch) where one will do (docs/performance.md). This keeps everything
+    SQLAlchemy knows about the statement (its SQL for the dialect, the bind and result
+    processors of its column types, e.g. ``DateTimeUTC``) and runs it with one driver call:
+    asyncpg's ``fetch`` (its prepared-statement cache: one round trip), or aiosqlite's
+    ``execute_fetchall`` (one hop). Driver errors are raised as SQLAlchemy's ``DBAPIError``s,
+    like any other statement's.
+
+    Only for statements that cannot escape SQLAlchemy's transaction bookkeeping: reads, and
+    writes on a connection in autocommit mode (:func:`is_autocommit`).
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _compile(self, dialect: Any) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)
+        bind_processors = compiled._bind_processors  # the processors SQLAlchemy itself applies
+        names = list(compiled.positiontup or ())
+        defaults = {
+            name: bind.value
+            for name, bind in compiled.binds.items()
+            if not bind.required and bind.value is not None
+        }
+        columns = [
+            (entry.keyname, entry.type._cached_result_processor(dialect, None))
+            for entry in compiled._result_columns
+        ]
+        plan = _Compiled(
+            sql=str(compiled),
+            binds=[(name, bind_processors.get(name)) for name in names],
+            defaults=defaults,
+            columns=columns,
+            asyncpg=dialect.driver == "asyncpg",
+        )
+        self._compiled[dialect.name] = plan
+        return plan
+
+    def _args(self, plan: _Compiled, params: dict[str, Any]) -> list[Any]:
+        values = {**plan.defaults, **params} if plan.defaults else params
+        return [values[name] if proc is None else proc(values[name]) for name, proc in plan.binds]
+
+    async def execute_many(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        """Run the statement once per parameter set of ``rows``, in one driver call (asyncpg's
+        pipelined ``executemany``, or one aiosqlite hop)."""
+        plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
+        args = [self._args(plan, row) for row in rows]
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            await driver.executemany(plan.sql, args)
+        except Exception as error:
+            raise _as_dbapi_error(conn, raw, plan.sql, args, error) from error
+
+    async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The statement's rows as dicts keyed by column, values processed as SQLAlchemy would."""
+        plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
+        args = self._args(plan, params)
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            if plan.asyncpg:
+                records: Any = await driver.fetch(plan.sql, *args)
+            else:
+                records = await driver.execute_fetchall(plan.sql, args)
+        except Exception as error:
+            raise _as_dbapi_error(conn, raw, plan.sql, args, error) from error
+        keys, processed = plan.keys, plan.processed
+        rows = [dict(zip(keys, rec, strict=True)) for rec in records]
+        for row in rows:
+            for key, proc in processed:
+                row[key] = proc(row[key])
+        return rows
+
+
+class _Compiled:
+    __slots__ = ("asyncpg", "binds", "defaults", "keys", "processed", "sql")
+
+    def __init__(
+        self,
+        *,
+        sql: str,
+        binds: list[tuple[str, Any]],
+        defaults: dict[str, Any],
+        columns: list[tuple[str, Any]],
+        asyncpg: bool,
+    ) -> None:
+        self.sql = sql
+        self.binds = binds
+        self.defaults = defaults
+        self.keys = [key for key, _ in columns]
+        self.processed = [(key, proc) for key, proc in columns if proc is not None]
+        self.asyncpg = asyncpg
+
+
+def _as_dbapi_error(
+    conn: AsyncConnection, raw: Any, sql: str, args: list[Any], error: Exception
+) -> Exception:
+    """The ``DBAPIError`` SQLAlchemy would have raised for ``error`` (its adapter first maps
+    the driver's exception to the DB-API one, with ``sqlstate``)."""
+    dialect = conn.dialect
+    adapter = raw.dbapi_connection
+    try:
+        adapter._handle_exception(error)
+    except dialect.loaded_dbapi.Error as adapted:
+        invalidated = dialect.is_disconnect(adapted, adapter, None)
+        if invalidated:
+            raw.invalidate(adapted)
+        return DBAPIError.instance(
+            sql,
+            args,
+            adapted,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
+            dialect=dialect,
+        )
+    except Exception as other:  # not a driver error: raise it as it is
+        return other
+    return error
+
+
+async def driver_in_step(conn: AsyncConnection) -> bool:
+    """Whether a statement sent straight to the driver runs where SQLAlchemy's would: in
+    autocommit mode, or inside a transaction the driver has already begun (SQLite: our BEGIN
+    is sent when the transaction starts; asyncpg: once SQLAlchemy has run a statement in it).
+    Writes that cannot tell go through SQLAlchemy."""
+    if is_autocommit(conn) or conn.dialect.name == "sqlite":
+        return True
+    raw = await conn.get_raw_connection()
+    return getattr(raw.dbapi_connection, "_transaction", None) is not None
+
+
+def is_autocommit(conn: AsyncConnection) -> bool:
+    """Whether ``conn`` runs each statement as its own transaction (no BEGIN pending)."""
+    sync = conn.sync_connection
+    level = sync.get_execution_options().get("isolation_level") if sync is not None else None
+    return bool(level == "AUTOCOMMIT")

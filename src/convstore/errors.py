@@ -81,3 +81,10 @@ class DatabaseUnavailable(ConvstoreError):
 
     status_code = 503
     code = "database_unavailable"
+
+
+class DatabaseTimeout(DatabaseUnavailable):
+    """The database cut a statement short (``statement_timeout``, ``lock_timeout``); nothing
+    of the operation was committed and it may be retried."""
+
+    code = "database_timeout"

@@ -30,7 +30,7 @@ from convstore.conversations.schemas import (
 from convstore.conversations.service import conversation as conversation_service
 from convstore.conversations.service import message as message_service
 from convstore.db import Database, create_engine
-from convstore.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
+from convstore.errors import Conflict, DatabaseTimeout, DatabaseUnavailable, InvalidInput, NotFound
 from convstore.kit.pagination import MAX_PAGE_SIZE, Page, check_limit
 from convstore.kit.validation import parse
 from convstore.tasks.schemas import TaskCreate, TaskEventRead, TaskFilter, TaskRead, TaskUpdate
@@ -54,6 +54,10 @@ def as_uuid(value: uuid.UUID | str, field: str) -> uuid.UUID:
 
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
 """Failures of the connection, not of the statement: worth retrying."""
+TIMEOUTS = frozenset({"57014", "55P03", "25P03"})
+"""SQLSTATEs of a statement or lock wait cut short by the server's timeouts: query_canceled
+(``statement_timeout``), lock_not_available (``lock_timeout``) and
+idle_in_transaction_session_timeout. The transaction is rolled back; a retry may succeed."""
 
 
 def _translate(exc: Exception) -> Exception:
@@ -67,6 +71,12 @@ def _translate(exc: Exception) -> Exception:
         if "tool_call_id" in text:
             return Conflict("a tool message already answers this tool_call_id")
         return Conflict("the write conflicts with an existing row")
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if state in TIMEOUTS:
+        return DatabaseTimeout("the database did not answer in time; try again")
+    if state == "42501" and "row-level security" in str(getattr(exc, "orig", "")):
+        # A write the policies refuse names another user's row: as missing as any other.
+        return NotFound("not found")
     if isinstance(exc, UNAVAILABLE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
         return DatabaseUnavailable("the database is unavailable; try again")
     return exc
@@ -86,19 +96,34 @@ class Store:
         return UserScope(self, as_uuid(user_id, "user_id"))
 
     @contextlib.asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A read transaction; database failures become convstore errors."""
+    async def reading(self, user_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
+        """A read transaction (for ``user_id``: see :class:`~convstore.db.Database`); database
+        failures become convstore errors."""
         try:
-            async with self.db.read() as conn:
+            async with self.db.read(user_id) as conn:
                 yield conn
         except (DBAPIError, *UNAVAILABLE) as exc:
             raise _translate(exc) from exc
 
     @contextlib.asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: all or nothing; database failures become convstore errors."""
+    async def writing(self, user_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (for ``user_id``): all or nothing; database failures become
+        convstore errors."""
         try:
-            async with self.db.write() as conn:
+            async with self.db.write(user_id) as conn:
+                yield conn
+        except (DBAPIError, *UNAVAILABLE) as exc:
+            raise _translate(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def writing_statement(
+        self, user_id: uuid.UUID | None = None
+    ) -> AsyncIterator[AsyncConnection]:
+        """For a write that is one statement: on PostgreSQL it runs in autocommit mode (its
+        own transaction, one round trip); elsewhere, and under row-level security, the same as
+        :meth:`writing`."""
+        try:
+            async with self.db.write_statement(user_id) as conn:
                 yield conn
         except (DBAPIError, *UNAVAILABLE) as exc:
             raise _translate(exc) from exc
@@ -222,13 +247,13 @@ class Conversations(_Scoped):
     ) -> ConversationRead:
         """Start a conversation. Without a title, the first user message will provide one."""
         data = parse(ConversationCreate, {"title": title, "metadata": dict(metadata or {})})
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             return await conversation_service.create(conn, self._user_id, data, self._limits)
 
     async def get(
         self, conversation_id: uuid.UUID | str, *, include_deleted: bool = False
     ) -> ConversationRead:
-        async with self._store.reading() as conn:
+        async with self._store.reading(self._user_id) as conn:
             return await conversation_service.get(
                 conn,
                 self._user_id,
@@ -241,7 +266,7 @@ class Conversations(_Scoped):
     ) -> Page[ConversationRead]:
         """Most recent activity first; pass ``next_cursor`` back as ``cursor`` for more."""
         check_limit(limit)
-        async with self._store.reading() as conn:
+        async with self._store.reading(self._user_id) as conn:
             return await conversation_service.list(
                 conn, self._user_id, limit=limit, cursor=cursor, include_deleted=include_deleted
             )
@@ -249,7 +274,7 @@ class Conversations(_Scoped):
     async def update(self, conversation_id: uuid.UUID | str, **changes: Any) -> ConversationRead:
         """Change ``title`` (None clears it) and/or replace ``metadata``."""
         data = parse(ConversationUpdate, changes)
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             return await conversation_service.update(
                 conn,
                 self._user_id,
@@ -260,20 +285,20 @@ class Conversations(_Scoped):
 
     async def delete(self, conversation_id: uuid.UUID | str) -> None:
         """Soft delete (restorable): the conversation and its messages vanish from all reads."""
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             await conversation_service.delete(
                 conn, self._user_id, as_uuid(conversation_id, "conversation_id")
             )
 
     async def restore(self, conversation_id: uuid.UUID | str) -> ConversationRead:
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             return await conversation_service.restore(
                 conn, self._user_id, as_uuid(conversation_id, "conversation_id")
             )
 
     async def purge(self, conversation_id: uuid.UUID | str) -> None:
         """Delete for good, with all messages; works on live and soft-deleted conversations."""
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             await conversation_service.purge(
                 conn, self._user_id, as_uuid(conversation_id, "conversation_id")
             )
@@ -291,7 +316,10 @@ class Messages(_Scoped):
         ``metadata``, ``parent_id``, ``usage``.
         """
         item = parse(MessageCreate, {"role": role, "content": content, **fields})
-        async with self._store.writing() as conn:
+        # Without a parent to check, an append is one statement on PostgreSQL (see
+        # MessageRepository.insert_next): no BEGIN/COMMIT round trips.
+        writing = self._store.writing if item.parent_id else self._store.writing_statement
+        async with writing(self._user_id) as conn:
             (stored,) = await message_service.append_many(
                 conn,
                 self._user_id,
@@ -316,7 +344,11 @@ class Messages(_Scoped):
             )
             for i, item in enumerate(items)
         ]
-        async with self._store.writing() as conn:
+        # Without parents to check, a batch is one statement on PostgreSQL (see
+        # MessageRepository.insert_batch): no BEGIN/COMMIT round trips.
+        parents = any(item.parent_id for item in parsed)
+        writing = self._store.writing if parents else self._store.writing_statement
+        async with writing(self._user_id) as conn:
             return await message_service.append_many(
                 conn,
                 self._user_id,
@@ -361,7 +393,7 @@ class Messages(_Scoped):
         before: int | None,
         cursor: str | None,
     ) -> Page[MessageRead]:
-        async with self._store.reading() as conn:
+        async with self._store.reading(self._user_id) as conn:
             return await message_service.page(
                 conn,
                 self._user_id,
@@ -375,7 +407,7 @@ class Messages(_Scoped):
     async def get(
         self, conversation_id: uuid.UUID | str, message_id: uuid.UUID | str
     ) -> MessageRead:
-        async with self._store.reading() as conn:
+        async with self._store.reading(self._user_id) as conn:
             return await message_service.get(
                 conn,
                 self._user_id,
@@ -389,7 +421,7 @@ class Messages(_Scoped):
         """Change ``content``, ``status``, ``tool_calls``, ``tool_results``, ``metadata`` or
         ``usage`` (finalising a streamed reply, editing a message). The role never changes."""
         data = parse(MessageUpdate, changes)
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             return await message_service.update(
                 conn,
                 self._user_id,
@@ -401,7 +433,7 @@ class Messages(_Scoped):
 
     async def delete(self, conversation_id: uuid.UUID | str, message_id: uuid.UUID | str) -> None:
         """Soft delete one message; the others keep their seq."""
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             await message_service.delete(
                 conn,
                 self._user_id,
@@ -432,11 +464,11 @@ class Tasks(_Scoped):
                 "due_at": due_at,
             },
         )
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             return await task_service.create(conn, self._user_id, data)
 
     async def get(self, task_id: uuid.UUID | str) -> TaskRead:
-        async with self._store.reading() as conn:
+        async with self._store.reading(self._user_id) as conn:
             return await task_service.get(conn, self._user_id, as_uuid(task_id, "task_id"))
 
     async def list(
@@ -455,23 +487,23 @@ class Tasks(_Scoped):
             TaskFilter,
             {"completed": completed, "priority": priority, "tag": tag, "due_before": due_before},
         )
-        async with self._store.reading() as conn:
+        async with self._store.reading(self._user_id) as conn:
             return await task_service.list(conn, self._user_id, filters, limit=limit, cursor=cursor)
 
     async def update(self, task_id: uuid.UUID | str, **changes: Any) -> TaskRead:
         """Change ``title``, ``description``, ``priority``, ``tags``, ``due_at``, ``completed``."""
         data = parse(TaskUpdate, changes)
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             return await task_service.update(conn, self._user_id, as_uuid(task_id, "task_id"), data)
 
     async def complete(self, task_id: uuid.UUID | str) -> TaskRead:
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             return await task_service.set_completed(
                 conn, self._user_id, as_uuid(task_id, "task_id"), True
             )
 
     async def reopen(self, task_id: uuid.UUID | str) -> TaskRead:
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             return await task_service.set_completed(
                 conn, self._user_id, as_uuid(task_id, "task_id"), False
             )
@@ -479,10 +511,10 @@ class Tasks(_Scoped):
     async def events(self, task_id: uuid.UUID | str) -> builtins.list[TaskEventRead]:
         """Every change of the task, oldest first, with the conversation and tool call of
         changes the assistant made (kept after the task is deleted)."""
-        async with self._store.reading() as conn:
+        async with self._store.reading(self._user_id) as conn:
             return await task_service.events(conn, self._user_id, as_uuid(task_id, "task_id"))
 
     async def delete(self, task_id: uuid.UUID | str) -> None:
         """Delete for good (tasks have no soft delete; the event log keeps the deletion)."""
-        async with self._store.writing() as conn:
+        async with self._store.writing(self._user_id) as conn:
             await task_service.delete(conn, self._user_id, as_uuid(task_id, "task_id"))

@@ -40,6 +40,11 @@ def _plain(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def plain(url: str) -> str:
+    """``url`` as asyncpg and libpq take it (no ``+driver``)."""
+    return _plain(url)
+
+
 async def require_postgres() -> None:
     """Fail in CI, skip elsewhere, when the PostgreSQL test server cannot be reached."""
     error = await _pg_reachable()

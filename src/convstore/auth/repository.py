@@ -41,6 +41,12 @@ class RefreshTokenRepository:
         row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
         return row
 
+    async def owner(self, token_hash: str) -> uuid.UUID | None:
+        """The user of the token with this hash (the first step of a refresh)."""
+        stmt = select(refresh_tokens.c.user_id).where(refresh_tokens.c.token_hash == token_hash)
+        user_id: uuid.UUID | None = (await self.conn.execute(stmt)).scalar_one_or_none()
+        return user_id
+
     async def get_by_hash(self, token_hash: str) -> RowMapping | None:
         stmt = select(*refresh_tokens.c).where(refresh_tokens.c.token_hash == token_hash)
         row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
@@ -102,6 +108,12 @@ class ResetTokenRepository:
 
     async def insert(self, values: dict[str, Any]) -> None:
         await self.conn.execute(insert(reset_tokens).values(**values))
+
+    async def owner(self, token_hash: str) -> uuid.UUID | None:
+        """The user of the reset token with this hash (used or not)."""
+        stmt = select(reset_tokens.c.user_id).where(reset_tokens.c.token_hash == token_hash)
+        user_id: uuid.UUID | None = (await self.conn.execute(stmt)).scalar_one_or_none()
+        return user_id
 
     async def consume(self, token_hash: str, now: datetime) -> uuid.UUID | None:
         """Mark a live token used and return its user: a token works once."""

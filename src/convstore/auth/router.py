@@ -158,7 +158,7 @@ async def update_me(body: MeUpdate, user: CurrentUser, store: StoreDep, auth: Au
     changes = body.model_dump(exclude_unset=True, exclude={"current_password", "password"})
     update = UserUpdate.model_validate(changes)
     hashed = await auth.passwords.hash(body.password) if body.password else None
-    async with store.writing() as conn:
+    async with store.writing(user.id) as conn:
         updated = await user_service.update(conn, user.id, update)
         if hashed is not None:
             await auth.set_password(conn, user.id, hashed)
@@ -174,7 +174,7 @@ async def delete_me(
 ) -> None:
     """Delete the account and everything it owns (needs `current_password`)."""
     await auth.check_current_password(store, user.id, body.current_password if body else None)
-    async with store.writing() as conn:
+    async with store.writing(user.id) as conn:
         await user_service.delete(conn, user.id)
 
 

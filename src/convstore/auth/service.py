@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from convstore.auth.repository import RefreshTokenRepository, ResetTokenReposito
 from convstore.auth.schemas import RegisterRequest, TokenPair
 from convstore.auth.tokens import AccessTokens, ExternalIssuer, token_issuer
 from convstore.config import Settings
+from convstore.db import TENANT_SETTING, TOKEN_SETTING
 from convstore.errors import Conflict, InvalidCredentials, InvalidInput
 from convstore.kit.types import utc_now, uuid7
 from convstore.store import Store
@@ -48,6 +50,25 @@ def _bad_credentials() -> InvalidCredentials:
 
 def _bad_refresh() -> InvalidCredentials:
     return InvalidCredentials("invalid or expired refresh token")
+
+
+async def _enter_by_token(
+    store: Store,
+    conn: AsyncConnection,
+    owner_of: Callable[[str], Awaitable[uuid.UUID | None]],
+    token_hash: str,
+) -> uuid.UUID | None:
+    """The owner of the token row with ``token_hash``; the rest of the transaction acts for them.
+
+    These flows learn who the user is from a token, so on PostgreSQL the row-level security
+    policies let the transaction read the one row whose hash it names (holding the token is
+    the right to it); every write after that runs as its owner.
+    """
+    await store.db.set_local(conn, TOKEN_SETTING, token_hash)
+    owner = await owner_of(token_hash)
+    if owner is not None:
+        await store.db.set_local(conn, TENANT_SETTING, str(owner))
+    return owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +115,7 @@ class Auth:
         ok, rehashed = await self.passwords.verify(hashed, password)
         if row is None or not ok:
             raise _bad_credentials()
-        async with store.writing() as conn:
+        async with store.writing(row["id"]) as conn:
             if rehashed is not None:
                 await UserRepository(conn).update(row["id"], {"hashed_password": rehashed})
             return await self.start_session(conn, row["id"], user_agent)
@@ -139,15 +160,17 @@ class Auth:
         must not roll the revocation back.
         """
         async with store.writing() as conn:
-            pair = await self._rotate(conn, raw)
+            pair = await self._rotate(store, conn, raw)
         if pair is None:
             raise _bad_refresh()
         return pair
 
-    async def _rotate(self, conn: AsyncConnection, raw: str) -> TokenPair | None:
+    async def _rotate(self, store: Store, conn: AsyncConnection, raw: str) -> TokenPair | None:
         """The new pair, or None when ``raw`` was reused and its family has just been revoked."""
         repo = RefreshTokenRepository(conn)
         now = utc_now()
+        if await _enter_by_token(store, conn, repo.owner, hash_token(raw)) is None:
+            raise _bad_refresh()  # unknown
         child, child_id = self._child_token(raw), uuid7()
         row = await repo.rotate(hash_token(raw), now=now, child_id=child_id)
         if row is not None:
@@ -247,7 +270,7 @@ class Auth:
         await self.check_current_password(store, user_id, current)
         check_password_policy(new, "new_password")
         hashed = await self.passwords.hash(new)
-        async with store.writing() as conn:
+        async with store.writing(user_id) as conn:
             await self.set_password(conn, user_id, hashed)
             return await self.start_session(conn, user_id, user_agent)
 
@@ -267,6 +290,7 @@ class Auth:
             row = await UserRepository(conn).get_by_email(email.strip().lower())
             if row is None or not row["is_active"] or row["hashed_password"] is None:
                 return
+            await store.db.set_local(conn, TENANT_SETTING, str(row["id"]))
             await ResetTokenRepository(conn).insert(
                 {
                     "id": uuid7(),
@@ -285,7 +309,10 @@ class Auth:
         check_password_policy(new_password, "new_password")
         hashed = await self.passwords.hash(new_password)
         async with store.writing() as conn:
-            user_id = await ResetTokenRepository(conn).consume(hash_token(raw), utc_now())
+            repo = ResetTokenRepository(conn)
+            user_id = None
+            if await _enter_by_token(store, conn, repo.owner, hash_token(raw)) is not None:
+                user_id = await repo.consume(hash_token(raw), utc_now())
             if user_id is None:
                 raise InvalidInput("invalid, used or expired reset token", field="token")
             await self.set_password(conn, user_id, hashed)
@@ -308,7 +335,7 @@ class Auth:
                 raise InvalidCredentials("invalid or expired token")
             return Principal(UserRead.model_validate(row), None)
         access = self.access.verify(token)
-        async with store.reading() as conn:
+        async with store.reading(access.user_id) as conn:
             row = await RefreshTokenRepository(conn).active_user(
                 access.user_id, access.session_id, utc_now()
             )
@@ -325,6 +352,7 @@ class Auth:
         claims = await self.external.verify(id_token)
         async with store.writing() as conn:
             user = await self.provision(conn, claims)
+            await store.db.set_local(conn, TENANT_SETTING, str(user.id))
             return await self.start_session(conn, user.id, user_agent)
 
     async def provision(self, conn: AsyncConnection, claims: dict[str, Any]) -> UserRead:

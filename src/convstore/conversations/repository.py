@@ -4,8 +4,8 @@ there is no statement here that reads or writes a row without ``user_id`` in it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -20,18 +21,177 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.conversations.models import Conversation, Message
+from convstore.db import DriverStatement, driver_in_step, is_autocommit
 
 conversations = cast(Table, Conversation.__table__)
 messages = cast(Table, Message.__table__)
 
 CONVERSATION_COLUMNS = tuple(c for c in conversations.c if c.name != "user_id")
 MESSAGE_COLUMNS = tuple(c for c in messages.c if c.name not in ("user_id", "deleted_at"))
+NEW_MESSAGE_COLUMNS = tuple(c.name for c in messages.c if c.name not in ("seq", "deleted_at"))
+"""What an append writes (``seq`` comes from the counter; ``deleted_at`` stays NULL)."""
+
+# The hot statements are built once, with bound parameters, and reused: building a Core
+# statement and its cache key costs more than PostgreSQL takes to answer it
+# (docs/performance.md). Each still carries the acting user's id as a parameter.
+
+
+@cache
+def _recent_statement(include_deleted: bool, paged: bool) -> Select[Any]:
+    """A user's conversations by last activity, newest first, after a keyset position."""
+    t = conversations.c
+    stmt = select(*CONVERSATION_COLUMNS).where(t.user_id == bindparam("user_id"))
+    if not include_deleted:
+        stmt = stmt.where(t.deleted_at.is_(None))
+    if paged:
+        at = bindparam("at", type_=t.updated_at.type)
+        last_id = bindparam("last_id", type_=t.id.type)
+        stmt = stmt.where(or_(t.updated_at < at, and_(t.updated_at == at, t.id < last_id)))
+    return stmt.order_by(t.updated_at.desc(), t.id.desc()).limit(bindparam("limit"))
+
+
+@cache
+def _page_statement(direction: str) -> Select[Any]:
+    """One page of a live conversation's visible messages: ``latest`` (newest first),
+    ``after`` (seq ascending) or ``before`` (seq descending) a bound ``seq``."""
+    m, c = messages.c, conversations.c
+    stmt = select(*MESSAGE_COLUMNS).where(
+        m.conversation_id == bindparam("conversation_id"),
+        m.user_id == bindparam("user_id"),
+        m.deleted_at.is_(None),
+        exists().where(
+            c.id == bindparam("conversation_id"),
+            c.user_id == bindparam("user_id"),
+            c.deleted_at.is_(None),
+        ),
+    )
+    if direction == "after":
+        stmt = stmt.where(m.seq > bindparam("seq")).order_by(m.seq.asc())
+    elif direction == "before":
+        stmt = stmt.where(m.seq < bindparam("seq")).order_by(m.seq.desc())
+    else:
+        stmt = stmt.order_by(m.seq.desc())
+    return stmt.limit(bindparam("limit"))
+
+
+@cache
+def _recent_query(include_deleted: bool, paged: bool) -> DriverStatement:
+    return DriverStatement(_recent_statement(include_deleted, paged))
+
+
+@cache
+def _page_query(direction: str) -> DriverStatement:
+    return DriverStatement(_page_statement(direction))
+
+
+@cache
+def _append_one_query(with_title: bool) -> DriverStatement:
+    return DriverStatement(_append_one_statement(with_title))
+
+
+@cache
+def _reserve_query(with_title: bool) -> DriverStatement:
+    return DriverStatement(_reserve_statement(with_title))
+
+
+@cache
+def _insert_query() -> DriverStatement:
+    """INSERT of one appended message (every column an append writes, ``seq`` included)."""
+    names = (*NEW_MESSAGE_COLUMNS, "seq")
+    return DriverStatement(insert(messages).values({name: bindparam(name) for name in names}))
+
+
+@cache
+def _insert_unnest_query() -> DriverStatement:
+    """PostgreSQL: every new message of a batch in one set-based ``INSERT … SELECT FROM
+    unnest(arrays)`` (one array per column) instead of one execution per row."""
+    names = (*NEW_MESSAGE_COLUMNS, "seq")
+    arrays = [bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type)) for name in names]
+    rows = func.unnest(*arrays).table_valued(*names).render_derived(name="m")
+    source = select(*(rows.c[name] for name in names))
+    return DriverStatement(insert(messages).from_select(list(names), source))
+
+
+@cache
+def _append_batch_statement(with_title: bool) -> Any:
+    """PostgreSQL: the reserve UPDATE as a CTE feeding a set-based insert of a whole batch
+    (``unnest`` of one array per column, numbered ``WITH ORDINALITY``): see ``insert_batch``."""
+    bump = _reserve_statement(with_title).cte("bump")
+    arrays = [
+        bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type)) for name in NEW_MESSAGE_COLUMNS
+    ]
+    batch = (
+        func.unnest(*arrays)
+        .table_valued(*NEW_MESSAGE_COLUMNS, with_ordinality="ord")
+        .render_derived(name="m")
+    )
+    seq = bump.c.messages_count - bindparam("count") + batch.c.ord
+    source = select(*(batch.c[name] for name in NEW_MESSAGE_COLUMNS), seq).select_from(
+        bump.join(batch, true())
+    )
+    return (
+        insert(messages)
+        .from_select([*NEW_MESSAGE_COLUMNS, "seq"], source)
+        .returning(messages.c.seq)
+    )
+
+
+@cache
+def _append_batch_query(with_title: bool) -> DriverStatement:
+    return DriverStatement(_append_batch_statement(with_title))
+
+
+@cache
+def _reserve_statement(with_title: bool) -> Any:
+    """``UPDATE conversations … RETURNING messages_count`` (see ``reserve_seqs``).
+
+    Its parameters are named apart from the columns: an execution parameter named like a
+    column of an UPDATE's table would become one more SET clause.
+    """
+    t = conversations.c
+    now = bindparam("now", type_=t.updated_at.type)
+    values: dict[str, Any] = {
+        "messages_count": t.messages_count + bindparam("count"),
+        "last_message_at": now,
+        "updated_at": now,
+    }
+    if with_title:
+        values["title"] = case(
+            (t.title.is_(None), bindparam("new_title", type_=t.title.type)), else_=t.title
+        )
+    return (
+        update(conversations)
+        .where(
+            t.id == bindparam("target_id"),
+            t.user_id == bindparam("owner_id"),
+            t.deleted_at.is_(None),
+        )
+        .values(**values)
+        .returning(t.messages_count)
+    )
+
+
+@cache
+def _append_one_statement(with_title: bool) -> Any:
+    """PostgreSQL: the reserve UPDATE as a CTE feeding the INSERT (see ``insert_next``)."""
+    bump = _reserve_statement(with_title).cte("bump")
+    source = select(
+        *(bindparam(f"m_{name}", type_=messages.c[name].type) for name in NEW_MESSAGE_COLUMNS),
+        bump.c.messages_count,
+    )
+    return (
+        insert(messages)
+        .from_select([*NEW_MESSAGE_COLUMNS, "seq"], source)
+        .returning(messages.c.seq)
+    )
 
 
 class ConversationRepository:
@@ -97,16 +257,12 @@ class ConversationRepository:
 
     async def list_recent(
         self, *, limit: int, after: tuple[datetime, uuid.UUID] | None, include_deleted: bool
-    ) -> Sequence[RowMapping]:
+    ) -> list[dict[str, Any]]:
         """Up to ``limit`` conversations, most recent activity first, strictly after ``after``."""
-        t = conversations.c
-        stmt = self.get_readable_statement(include_deleted=include_deleted)
+        params: dict[str, Any] = {"user_id": self.user_id, "limit": limit}
         if after is not None:
-            at, last_id = after
-            stmt = stmt.where(or_(t.updated_at < at, and_(t.updated_at == at, t.id < last_id)))
-        stmt = stmt.order_by(t.updated_at.desc(), t.id.desc()).limit(limit)
-        rows: Sequence[RowMapping] = (await self.conn.execute(stmt)).mappings().all()
-        return rows
+            params["at"], params["last_id"] = after
+        return await _recent_query(include_deleted, after is not None).fetch(self.conn, params)
 
     async def reserve_seqs(
         self, conversation_id: uuid.UUID, count: int, *, now: datetime, title: str | None
@@ -117,22 +273,26 @@ class ConversationRepository:
         number is handed out twice and ``messages_count`` never loses an update. ``title``
         fills an empty title (from the first user message).
         """
-        t = conversations.c
-        values: dict[str, Any] = {
-            "messages_count": t.messages_count + count,
-            "last_message_at": now,
-            "updated_at": now,
+        params = self.reserve_params(conversation_id, count, now=now, title=title)
+        if await driver_in_step(self.conn):
+            rows = await _reserve_query(title is not None).fetch(self.conn, params)
+            return int(rows[0]["messages_count"]) if rows else None
+        stmt = _reserve_statement(title is not None)
+        last: int | None = (await self.conn.execute(stmt, params)).scalar_one_or_none()
+        return last
+
+    def reserve_params(
+        self, conversation_id: uuid.UUID, count: int, *, now: datetime, title: str | None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "target_id": conversation_id,
+            "owner_id": self.user_id,
+            "count": count,
+            "now": now,
         }
         if title is not None:
-            values["title"] = case((t.title.is_(None), title), else_=t.title)
-        stmt = (
-            update(conversations)
-            .where(self._owned(conversation_id, live=True))
-            .values(**values)
-            .returning(t.messages_count)
-        )
-        last: int | None = (await self.conn.execute(stmt)).scalar_one_or_none()
-        return last
+            params["new_title"] = title
+        return params
 
 
 class MessageRepository:
@@ -164,39 +324,96 @@ class MessageRepository:
         )
 
     async def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Insert new messages (their seqs already reserved): one driver call for all of them
+        when the transaction is already under way on the driver."""
         for row in rows:
             row["user_id"] = self.user_id
+        if await driver_in_step(self.conn):
+            if self.conn.dialect.name == "postgresql" and len(rows) > 1:
+                names = (*NEW_MESSAGE_COLUMNS, "seq")
+                arrays = {f"a_{name}": [row[name] for row in rows] for name in names}
+                await _insert_unnest_query().fetch(self.conn, arrays)
+                return
+            await _insert_query().execute_many(self.conn, rows)
+            return
         await self.conn.execute(insert(messages), rows)
 
-    async def latest(self, conversation_id: uuid.UUID, limit: int) -> list[RowMapping]:
-        """The newest ``limit`` messages, oldest first."""
-        stmt = (
-            self.get_readable_statement(conversation_id)
-            .order_by(messages.c.seq.desc())
-            .limit(limit)
-        )
-        rows = (await self.conn.execute(stmt)).mappings().all()
-        return list(reversed(rows))
+    async def insert_next(
+        self, conversation_id: uuid.UUID, row: dict[str, Any], *, now: datetime, title: str | None
+    ) -> int | None:
+        """PostgreSQL: take the next seq and insert ``row`` with it in ONE statement; the seq,
+        or None when the conversation is not this user's live one (nothing is inserted).
 
-    async def after(self, conversation_id: uuid.UUID, seq: int, limit: int) -> list[RowMapping]:
+        ``WITH bump AS (UPDATE conversations … RETURNING messages_count) INSERT INTO messages
+        … SELECT …, bump.messages_count FROM bump``: the row lock taken by the UPDATE orders
+        concurrent appenders exactly as :meth:`ConversationRepository.reserve_seqs` does, and
+        the whole append is one round trip (one implicit transaction in autocommit mode).
+        """
+        values = {**row, "user_id": self.user_id}
+        params = self.conversations.reserve_params(conversation_id, 1, now=now, title=title)
+        params.update((f"m_{name}", values[name]) for name in NEW_MESSAGE_COLUMNS)
+        if is_autocommit(self.conn):  # no transaction to stay inside: straight to the driver
+            rows = await _append_one_query(title is not None).fetch(self.conn, params)
+            return int(rows[0]["seq"]) if rows else None
+        stmt = _append_one_statement(title is not None)
+        seq: int | None = (await self.conn.execute(stmt, params)).scalar_one_or_none()
+        return seq
+
+    async def insert_batch(
+        self,
+        conversation_id: uuid.UUID,
+        rows: list[dict[str, Any]],
+        *,
+        now: datetime,
+        title: str | None,
+    ) -> int | None:
+        """PostgreSQL: reserve ``len(rows)`` seqs and insert the rows with them, in order, in
+        ONE statement (as :meth:`insert_next` does for one); the last seq, or None when the
+        conversation is not this user's live one (nothing is inserted)."""
+        params = self.conversations.reserve_params(conversation_id, len(rows), now=now, title=title)
+        for name in NEW_MESSAGE_COLUMNS:
+            if name == "user_id":
+                params["a_user_id"] = [self.user_id] * len(rows)
+            else:
+                params[f"a_{name}"] = [row[name] for row in rows]
+        if await driver_in_step(self.conn):
+            seqs = [
+                r["seq"]
+                for r in await _append_batch_query(title is not None).fetch(self.conn, params)
+            ]
+        else:
+            stmt = _append_batch_statement(title is not None)
+            seqs = list((await self.conn.execute(stmt, params)).scalars())
+        return max(seqs) if seqs else None
+
+    async def _page(
+        self, direction: str, conversation_id: uuid.UUID, limit: int, seq: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows of :func:`_page_statement`: none when the conversation is not live, which an
+        empty answer then tells apart with :meth:`ConversationRepository.get`."""
+        params: dict[str, Any] = {
+            "conversation_id": conversation_id,
+            "user_id": self.user_id,
+            "limit": limit,
+        }
+        if seq is not None:
+            params["seq"] = seq
+        return await _page_query(direction).fetch(self.conn, params)
+
+    async def latest(self, conversation_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` messages, oldest first. A backward scan of the
+        (conversation_id, seq) index: no OFFSET, no sort, whatever the table's size."""
+        return list(reversed(await self._page("latest", conversation_id, limit)))
+
+    async def after(self, conversation_id: uuid.UUID, seq: int, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` messages with a seq above ``seq``, oldest first."""
-        stmt = (
-            self.get_readable_statement(conversation_id)
-            .where(messages.c.seq > seq)
-            .order_by(messages.c.seq.asc())
-            .limit(limit)
-        )
-        return list((await self.conn.execute(stmt)).mappings().all())
+        return list(await self._page("after", conversation_id, limit, seq))
 
-    async def before(self, conversation_id: uuid.UUID, seq: int, limit: int) -> list[RowMapping]:
+    async def before(
+        self, conversation_id: uuid.UUID, seq: int, limit: int
+    ) -> list[dict[str, Any]]:
         """Up to ``limit`` messages just below ``seq``, oldest first."""
-        stmt = (
-            self.get_readable_statement(conversation_id)
-            .where(messages.c.seq < seq)
-            .order_by(messages.c.seq.desc())
-            .limit(limit)
-        )
-        return list(reversed((await self.conn.execute(stmt)).mappings().all()))
+        return list(reversed(await self._page("before", conversation_id, limit, seq)))
 
     async def get(self, conversation_id: uuid.UUID, message_id: uuid.UUID) -> RowMapping | None:
         stmt = select(*MESSAGE_COLUMNS).where(self._visible(conversation_id, message_id))

@@ -1,7 +1,8 @@
 """FastAPI dependencies: the store, the request's transaction, the acting user, paging.
 
 Each request is one transaction: ``WriteConn`` commits when the handler returns and rolls back
-when it raises, before the response is sent (``scope="function"``).
+when it raises, before the response is sent (``scope="function"``). Both connections belong to
+the signed-in user: on PostgreSQL the transaction names them for row-level security.
 """
 
 from __future__ import annotations
@@ -53,20 +54,6 @@ RateLimitsDep = Annotated[RateLimits, Depends(get_limits)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-async def read_conn(store: StoreDep) -> AsyncIterator[AsyncConnection]:
-    async with store.reading() as conn:
-        yield conn
-
-
-async def write_conn(store: StoreDep) -> AsyncIterator[AsyncConnection]:
-    async with store.writing() as conn:
-        yield conn
-
-
-ReadConn = Annotated[AsyncConnection, Depends(read_conn, scope="function")]
-WriteConn = Annotated[AsyncConnection, Depends(write_conn, scope="function")]
-
-
 async def current_user(
     request: Request,
     store: StoreDep,
@@ -84,6 +71,23 @@ async def current_user(
 
 
 CurrentUser = Annotated[UserRead, Depends(current_user)]
+
+
+async def read_conn(store: StoreDep, user: CurrentUser) -> AsyncIterator[AsyncConnection]:
+    """The request's read transaction, for the signed-in user (row-level security sees only
+    their rows on PostgreSQL): authentication always comes first."""
+    async with store.reading(user.id) as conn:
+        yield conn
+
+
+async def write_conn(store: StoreDep, user: CurrentUser) -> AsyncIterator[AsyncConnection]:
+    """The request's write transaction, for the signed-in user."""
+    async with store.writing(user.id) as conn:
+        yield conn
+
+
+ReadConn = Annotated[AsyncConnection, Depends(read_conn, scope="function")]
+WriteConn = Annotated[AsyncConnection, Depends(write_conn, scope="function")]
 
 
 def client_ip(request: Request) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -12,10 +13,10 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -24,6 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from convstore.db import DriverStatement
 from convstore.tasks.models import Task, TaskEvent
 from convstore.tasks.schemas import TaskFilter
 
@@ -31,6 +33,37 @@ tasks = cast(Table, Task.__table__)
 task_events = cast(Table, TaskEvent.__table__)
 EVENT_COLUMNS = tuple(c for c in task_events.c if c.name != "user_id")
 TASK_COLUMNS = tuple(c for c in tasks.c if c.name != "user_id")
+
+
+@cache
+def _list_query(
+    dialect: str, completed: bool, priority: bool, tag: bool, due: bool, paged: bool
+) -> DriverStatement:
+    """The task list for one combination of filters, built once (see ``DriverStatement``).
+
+    ``completed = :completed`` (not ``IS``) lets PostgreSQL walk the (user_id, completed,
+    created_at, id) index in order and stop at ``limit``.
+    """
+    t = tasks.c
+    stmt = select(*TASK_COLUMNS).where(t.user_id == bindparam("user_id"))
+    if completed:
+        stmt = stmt.where(t.completed == bindparam("completed"))
+    if priority:
+        stmt = stmt.where(t.priority == bindparam("priority"))
+    if tag:
+        if dialect == "postgresql":
+            stmt = stmt.where(t.tags.op("@>")(bindparam("tag_list", type_=JSONB)))
+        else:
+            each = func.json_each(t.tags).table_valued("value")
+            stmt = stmt.where(select(each.c.value).where(each.c.value == bindparam("tag")).exists())
+    if due:
+        stmt = stmt.where(t.due_at < bindparam("due_before", type_=t.due_at.type))
+    if paged:
+        at = bindparam("at", type_=t.created_at.type)
+        last_id = bindparam("last_id", type_=t.id.type)
+        stmt = stmt.where(or_(t.created_at > at, and_(t.created_at == at, t.id > last_id)))
+    stmt = stmt.order_by(t.created_at.asc(), t.id.asc()).limit(bindparam("limit"))
+    return DriverStatement(stmt)
 
 
 class TaskRepository:
@@ -65,32 +98,30 @@ class TaskRepository:
         row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
         return row
 
-    def _has_tag(self, tag: str) -> ColumnElement[bool]:
-        if self.conn.dialect.name == "postgresql":
-            return tasks.c.tags.op("@>")(literal([tag], type_=JSONB))
-        each = func.json_each(tasks.c.tags).table_valued("value")
-        return select(each.c.value).where(each.c.value == tag).exists()
-
     async def list(
         self, filters: TaskFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> Sequence[RowMapping]:
+    ) -> list[dict[str, Any]]:
         """Up to ``limit`` tasks in the order they were created, strictly after ``after``."""
-        t = tasks.c
-        stmt = self.get_readable_statement()
-        if filters.completed is not None:
-            stmt = stmt.where(t.completed.is_(filters.completed))
-        if filters.priority is not None:
-            stmt = stmt.where(t.priority == filters.priority)
-        if filters.tag is not None:
-            stmt = stmt.where(self._has_tag(filters.tag))
-        if filters.due_before is not None:
-            stmt = stmt.where(t.due_at < filters.due_before)
+        query = _list_query(
+            self.conn.dialect.name,
+            filters.completed is not None,
+            filters.priority is not None,
+            filters.tag is not None,
+            filters.due_before is not None,
+            after is not None,
+        )
+        params: dict[str, Any] = {
+            "user_id": self.user_id,
+            "completed": filters.completed,
+            "priority": filters.priority,
+            "tag": filters.tag,
+            "tag_list": [filters.tag],
+            "due_before": filters.due_before,
+            "limit": limit,
+        }
         if after is not None:
-            at, last_id = after
-            stmt = stmt.where(or_(t.created_at > at, and_(t.created_at == at, t.id > last_id)))
-        stmt = stmt.order_by(t.created_at.asc(), t.id.asc()).limit(limit)
-        rows: Sequence[RowMapping] = (await self.conn.execute(stmt)).mappings().all()
-        return rows
+            params["at"], params["last_id"] = after
+        return await query.fetch(self.conn, params)
 
     async def insert_event(self, values: dict[str, Any]) -> None:
         await self.conn.execute(insert(task_events).values(user_id=self.user_id, **values))
