@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: help install run demo check lint format typecheck test
+.PHONY: help install run demo check lint format typecheck test bench
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,15 +26,20 @@ demo: install ## Store a short chat turn in ./convstore.db with the library and 
 check: lint typecheck test ## Everything CI runs: format check, lint, type check, tests
 
 lint: install ## ruff format --check and ruff check
-	$(BIN)/ruff format --check src tests
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
 
 format: install ## Reformat and fix what ruff can
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 typecheck: install ## mypy --strict on src/
 	$(BIN)/mypy
 
 test: install ## pytest on SQLite and PostgreSQL
 	$(BIN)/pytest
+
+BENCH_ARGS ?= --sizes 10k,100k
+bench: install ## Benchmarks on SQLite and PostgreSQL (docs/performance.md); BENCH_ARGS="--sizes 10k,1M"
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -1,0 +1,27 @@
+"""Resident memory from /proc (Linux), no third-party dependency."""
+
+from __future__ import annotations
+
+import os
+
+
+def _status(pid: int | None, key: str) -> float:
+    path = f"/proc/{pid or os.getpid()}/status"
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Current resident set size of ``pid`` (default: this process), in MiB."""
+    return _status(pid, "VmRSS")
+
+
+def peak_rss_mb(pid: int | None = None) -> float:
+    """Peak resident set size (``VmHWM``) of ``pid``, in MiB."""
+    return _status(pid, "VmHWM")
