@@ -1,9 +1,9 @@
-"""MCP over stdio: a real server process, driven by the official client, on each backend."""
+"""MCP over stdio: a real ``convstore mcp`` process, driven by the official client, on each
+backend."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,23 +21,13 @@ from tests.mcp.helpers import (
     structured,
 )
 from tests.support.databases import fresh_database
-
-SERVER = """
-import asyncio, logging, sys
-from convstore.config import get_settings
-from convstore.mcp.server import run_stdio
-logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-asyncio.run(run_stdio(get_settings(), sys.argv[1]))
-"""
-"""What ``convstore mcp --user EMAIL`` runs, until that command exists."""
+from tests.test_cli import CONVSTORE
 
 
 def server_params(database_url: str, email: str, cwd: Path) -> StdioServerParameters:
-    """Launch the stdio server for ``email`` on ``database_url`` (only that in the env)."""
+    """Launch ``convstore mcp --user EMAIL`` on ``database_url`` (only that in the env)."""
     env = {"CONVSTORE_DATABASE_URL": database_url, "CONVSTORE_ENV": "test"}
-    return StdioServerParameters(
-        command=sys.executable, args=["-c", SERVER, email], env=env, cwd=cwd
-    )
+    return StdioServerParameters(command=CONVSTORE, args=["mcp", "--user", email], env=env, cwd=cwd)
 
 
 async def serve_and_exercise(database_url: str, tmp_path: Path, *, mode: str) -> str:

@@ -9,6 +9,7 @@ scripted step; every request body is kept for assertions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -34,6 +35,8 @@ class Step:
 class FakeModel:
     steps: list[Step] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    abandoned: int = 0
+    """Streams the client closed before the end (the server noticed and stopped sending)."""
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -51,7 +54,17 @@ class FakeModel:
             return JSONResponse(error, status_code=step.status)
         if not body.get("stream"):
             return JSONResponse(_completion(body["model"], step))
-        return StreamingResponse(_chunks(body["model"], step), media_type="text/event-stream")
+        return StreamingResponse(self._stream(body["model"], step), media_type="text/event-stream")
+
+    async def _stream(self, model: str, step: Step) -> Any:
+        finished = False
+        try:
+            async with contextlib.aclosing(_chunks(model, step)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            finished = True
+        finally:
+            self.abandoned += not finished
 
 
 def _completion(model: str, step: Step) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
@@ -67,8 +67,12 @@ class Assistant(Protocol):
 
     name: str
 
-    def run(self, turn: Turn, tools: ToolRunner) -> AsyncIterator[AssistantEvent]:
-        """Yield the reply's text as it is produced (and usage); call tools through ``tools``."""
+    def run(self, turn: Turn, tools: ToolRunner) -> AsyncGenerator[AssistantEvent, None]:
+        """Yield the reply's text as it is produced (and usage); call tools through ``tools``.
+
+        The chat closes the generator when the turn ends early (the client went away, a
+        timeout): a provider releases what it holds (its model stream) on close.
+        """
         ...
 
 
@@ -99,7 +103,7 @@ class ToolRunner:
                 {"error": f"too many tool calls in one turn (>{self.max_calls})"},
             )
         else:
-            async with self.store.writing() as conn:
+            async with self.store.writing(self.scope.user_id) as conn:
                 outcome = await execute(conn, self.scope, call_id, name, arguments)
         self.results.append(outcome.as_result())
         return outcome

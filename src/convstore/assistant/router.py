@@ -7,6 +7,7 @@ Frames (SSE events and WebSocket messages) are the ``chunk``, ``done`` and ``err
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from convstore.assistant.schemas import ErrorFrame
 from convstore.assistant.service import ChatService, ChatTurn
 from convstore.conversations.schemas import MessageRead
-from convstore.errors import ConvstoreError, InvalidCredentials
+from convstore.errors import ConvstoreError, InvalidCredentials, InvalidInput
 from convstore.http.deps import API_PREFIX, AuthDep, CurrentUser, RateLimitsDep, StoreDep
 from convstore.http.errors import ERROR_RESPONSES, Problem
 from convstore.kit.schemas import SafeText
@@ -156,9 +157,9 @@ async def chat_socket(
     try:
         user_id = await _socket_user(websocket, store, auth)
         while True:
-            raw = await websocket.receive_json()
-            await limits.hit(limits.user, "user", str(user_id))
             try:
+                raw = await _receive_json(websocket)
+                await limits.hit(limits.user, "user", str(user_id))
                 request = SocketMessage.model_validate(raw)
                 turn = await _chat(websocket).begin(
                     user_id, request.conversation_id, request.content
@@ -180,7 +181,10 @@ async def _socket_user(websocket: WebSocket, store: Any, auth: Any) -> uuid.UUID
     header = websocket.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else None
     if token is None:
-        first = await websocket.receive_json()
+        try:
+            first = await _receive_json(websocket)
+        except InvalidInput:
+            first = None
         if not isinstance(first, dict) or first.get("type") != "auth":
             raise InvalidCredentials('send {"type": "auth", "token": …} first')
         token = str(first.get("token") or "")
@@ -189,11 +193,29 @@ async def _socket_user(websocket: WebSocket, store: Any, auth: Any) -> uuid.UUID
     return user_id
 
 
+async def _receive_json(websocket: WebSocket) -> Any:
+    """The next frame (text or binary) as JSON.
+
+    Raises:
+        WebSocketDisconnect: the client went away.
+        InvalidInput: the frame is not JSON (the socket stays usable).
+    """
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    data = message.get("text")
+    try:
+        return json.loads(data if data is not None else message.get("bytes") or b"")
+    except ValueError:
+        raise InvalidInput("a frame must be a JSON object", field="frame") from None
+
+
 def _error_frame(exc: Exception) -> ErrorFrame:
     if isinstance(exc, ValidationError):
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        fields = ", ".join(".".join(map(str, e["loc"])) or "message" for e in exc.errors())
         return ErrorFrame(
             code="invalid_input", detail=f"invalid message: {fields}", retryable=False
         )
     assert isinstance(exc, ConvstoreError)
-    return ErrorFrame(code=exc.code, detail=exc.message, retryable=exc.status_code >= 500)
+    retryable = exc.status_code >= 500 or exc.status_code == 429  # 429: after a wait
+    return ErrorFrame(code=exc.code, detail=exc.message, retryable=retryable)

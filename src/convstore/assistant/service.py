@@ -10,6 +10,7 @@ consistent: the user message stays, and the reply says how it ended.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ class ChatService:
         """Store the user message and an empty ``streaming`` reply after it, in one transaction
         (a new conversation, titled from the message, when ``conversation_id`` is None)."""
         limits = self.settings.limits
-        async with self.store.writing() as conn:
+        async with self.store.writing(user_id) as conn:
             if conversation_id is None:
                 conv = await conversation_service.create(
                     conn, user_id, ConversationCreate(title=title_from_message(content)), limits
@@ -104,7 +105,7 @@ class ChatService:
         Raises:
             InvalidInput: the conversation does not end with a user message or a failed reply.
         """
-        async with self.store.writing() as conn:
+        async with self.store.writing(user_id) as conn:
             last = (
                 await message_service.page(
                     conn, user_id, conversation_id, limit=2, after=None, before=None, cursor=None
@@ -146,8 +147,11 @@ class ChatService:
                 utc_now(),
                 _zone(conv, self.settings.assistant_timezone),
             )
-            async with asyncio.timeout(self.settings.chat_turn_timeout_seconds):
-                async for event in self.assistant.run(model_turn, runner):
+            async with (
+                asyncio.timeout(self.settings.chat_turn_timeout_seconds),
+                contextlib.aclosing(self.assistant.run(model_turn, runner)) as events,
+            ):
+                async for event in events:
                     if isinstance(event, TextDelta):
                         self._check_length(text, event.text)
                         yield ChunkFrame(
@@ -205,7 +209,7 @@ class ChatService:
     async def _history(self, turn: ChatTurn) -> list[MessageRead]:
         """The messages before the reply, newest ``chat_history_messages`` within
         ``chat_history_chars``, without replies that never completed."""
-        async with self.store.reading() as conn:
+        async with self.store.reading(turn.user_id) as conn:
             page = await message_service.page(
                 conn,
                 turn.user_id,
@@ -244,7 +248,7 @@ class ChatService:
         }
         if error is not None:
             fields["metadata"] = {"error": {"code": error.code, "detail": error.message}}
-        async with self.store.writing() as conn:
+        async with self.store.writing(turn.user_id) as conn:
             return await message_service.update(
                 conn,
                 turn.user_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 from rich.console import Console
@@ -25,24 +26,39 @@ HELP = (
 async def run_chat(
     settings: Settings, console: Console, email: str, conversation_id: uuid.UUID | None
 ) -> None:
-    """Open the store (migrating it), sign in as ``email`` (created if new), and chat."""
+    """Open the store (migrating it), sign in as ``email`` (created if new), and chat.
+
+    Raises:
+        NotFound: ``conversation_id`` is not one of the user's conversations.
+    """
     async with convstore.open(settings.database_url, settings=settings, migrate=True) as store:
         user_id = await _user(store, email)
+        if conversation_id is not None:
+            await store.for_user(user_id).conversations.get(conversation_id)
         chat = ChatService(store, build_assistant(settings, store))
-        console.print(
-            f"[bold]convstore chat[/bold] — {email}, assistant "
-            f"[cyan]{chat.assistant.name}[/cyan]. {HELP}"
-        )
-        while True:
-            line = await _read(console)
-            if line is None or line.strip() in ("/quit", "/exit", "quit", "exit"):
-                return
-            if line.strip() == "/new":
-                conversation_id = None
-                console.print("[dim]new conversation[/dim]")
-                continue
-            if line.strip():
-                conversation_id = await _turn(chat, console, user_id, conversation_id, line)
+        try:
+            console.print(
+                f"[bold]convstore chat[/bold] — {email}, assistant "
+                f"[cyan]{chat.assistant.name}[/cyan]. {HELP}"
+            )
+            await _loop(chat, console, user_id, conversation_id)
+        finally:
+            await chat.aclose()
+
+
+async def _loop(
+    chat: ChatService, console: Console, user_id: uuid.UUID, conversation_id: uuid.UUID | None
+) -> None:
+    while True:
+        line = await _read(console)
+        if line is None or line.strip() in ("/quit", "/exit", "quit", "exit"):
+            return
+        if line.strip() == "/new":
+            conversation_id = None
+            console.print("[dim]new conversation[/dim]")
+            continue
+        if line.strip():
+            conversation_id = await _turn(chat, console, user_id, conversation_id, line)
 
 
 async def _user(store: Store, email: str) -> uuid.UUID:
@@ -56,6 +72,7 @@ async def _read(console: Console) -> str | None:
     try:
         return await asyncio.to_thread(console.input, "[bold green]you>[/bold green] ")
     except EOFError:
+        console.print()  # end the prompt's line
         return None
 
 
@@ -65,20 +82,22 @@ async def _turn(
     user_id: uuid.UUID,
     conversation_id: uuid.UUID | None,
     text: str,
-) -> uuid.UUID:
+) -> uuid.UUID | None:
+    """One turn; the conversation to continue (unchanged when the message was refused)."""
     try:
         turn = await chat.begin(user_id, conversation_id, text)
     except convstore.ConvstoreError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        return conversation_id or uuid.uuid4()
+        console.print(exc.message, style="red", markup=False, highlight=False)
+        return conversation_id
     console.print("[bold blue]assistant>[/bold blue] ", end="")
-    async for frame in chat.run(turn):
-        if isinstance(frame, ChunkFrame):
-            console.print(frame.delta, end="", markup=False, highlight=False)
-        elif isinstance(frame, DoneFrame):
-            console.print()
-            for call in frame.message.tool_calls or ():
-                console.print(f"  [dim]↳ {call.name}({call.arguments})[/dim]", highlight=False)
-        elif isinstance(frame, ErrorFrame):
-            console.print(f"\n[red]{frame.detail}[/red] (say it again to retry)")
-    return turn.conversation.id
+    async with contextlib.aclosing(chat.run(turn)) as frames:
+        async for frame in frames:
+            if isinstance(frame, ChunkFrame):
+                console.print(frame.delta, end="", markup=False, highlight=False)
+            elif isinstance(frame, DoneFrame):
+                console.print()
+                for call in frame.message.tool_calls or ():
+                    console.print(f"  [dim]↳ {call.name}({call.arguments})[/dim]", highlight=False)
+            elif isinstance(frame, ErrorFrame):
+                console.print(f"\n[red]{frame.detail}[/red] (say it again to retry)")
+        return turn.conversation.id

@@ -92,7 +92,7 @@ async def run_tool(
     """
     call_id = f"mcp_{uuid.uuid4().hex[:16]}"
     try:
-        async with store.writing() as conn:
+        async with store.writing(user_id) as conn:
             outcome = await execute(conn, ToolScope(user_id), call_id, name, arguments)
             if not outcome.ok:
                 raise _Rollback(outcome)

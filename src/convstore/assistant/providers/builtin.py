@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 from convstore.assistant.builtin import Context, Outcome, TaskView, plan, reply
@@ -33,7 +33,7 @@ class BuiltinAssistant:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def run(self, turn: Turn, tools: ToolRunner) -> AsyncIterator[AssistantEvent]:
+    async def run(self, turn: Turn, tools: ToolRunner) -> AsyncGenerator[AssistantEvent, None]:
         last = turn.history[-1] if turn.history else None
         utterance = last.content if last is not None and last.role == "user" else ""
         ctx = await self._context(turn)
@@ -56,7 +56,7 @@ class BuiltinAssistant:
         )
 
     async def _context(self, turn: Turn) -> Context:
-        async with self.store.reading() as conn:
+        async with self.store.reading(turn.user_id) as conn:
             page = await task_service.list(conn, turn.user_id, TaskFilter(), limit=100, cursor=None)
             tasks = list(page.items)
             while page.has_more and len(tasks) < MAX_KNOWN_TASKS:

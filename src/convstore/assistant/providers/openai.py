@@ -3,8 +3,9 @@ vLLM…) through the official SDK, with function calling, streaming and a bounde
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 import openai
@@ -97,14 +98,15 @@ class OpenAIAssistant:
         """Close the HTTP connections to the provider."""
         await self.client.close()
 
-    async def run(self, turn: Turn, tools: ToolRunner) -> AsyncIterator[AssistantEvent]:
+    async def run(self, turn: Turn, tools: ToolRunner) -> AsyncGenerator[AssistantEvent, None]:
         messages = chat_messages(system_prompt(self.system_prompt, turn), turn.history)
         totals: dict[str, int] = {}
         for _ in range(self.max_steps):
             calls: dict[int, dict[str, str]] = {}
             text: list[str] = []
-            async for event in self._step(messages, calls, text, totals):
-                yield event
+            async with contextlib.aclosing(self._step(messages, calls, text, totals)) as step:
+                async for event in step:
+                    yield event
             if not calls:
                 yield Usage({**totals, "model": self.model})
                 return
@@ -140,7 +142,7 @@ class OpenAIAssistant:
         calls: dict[int, dict[str, str]],
         text: list[str],
         totals: dict[str, int],
-    ) -> AsyncIterator[AssistantEvent]:
+    ) -> AsyncGenerator[AssistantEvent, None]:
         try:
             stream = await self.client.chat.completions.create(
                 model=self.model,
@@ -149,21 +151,16 @@ class OpenAIAssistant:
                 stream=True,
                 stream_options={"include_usage": True},
             )
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    for key, value in chunk.usage.model_dump(exclude_none=True).items():
-                        if isinstance(value, int):
-                            totals[key] = totals.get(key, 0) + value
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta.content:
-                        text.append(delta.content)
-                        yield TextDelta(delta.content)
-                    for part in delta.tool_calls or ():
-                        _merge(
-                            calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""}),
-                            part,
-                        )
+            async with stream:  # closes the model's stream when the turn is cut short
+                async for chunk in stream:
+                    _count(totals, chunk)
+                    for choice in chunk.choices:
+                        delta = choice.delta
+                        if delta.content:
+                            text.append(delta.content)
+                            yield TextDelta(delta.content)
+                        for part in delta.tool_calls or ():
+                            _merge(calls.setdefault(part.index, _new_call()), part)
         except openai.APITimeoutError as exc:
             raise ProviderTimeout("the model did not answer in time") from exc
         except openai.APIError as exc:
@@ -173,6 +170,18 @@ class OpenAIAssistant:
                 call["id"] = f"call_{index}"
             if not call["name"]:
                 raise ProviderError("the model sent a tool call without a name")
+
+
+def _count(totals: dict[str, int], chunk: Any) -> None:
+    """Add a chunk's usage (sent once per step, with ``include_usage``) to the totals."""
+    if chunk.usage is not None:
+        for key, value in chunk.usage.model_dump(exclude_none=True).items():
+            if isinstance(value, int):
+                totals[key] = totals.get(key, 0) + value
+
+
+def _new_call() -> dict[str, str]:
+    return {"id": "", "name": "", "arguments": ""}
 
 
 def _merge(call: dict[str, str], part: Any) -> None:

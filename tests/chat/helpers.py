@@ -1,0 +1,80 @@
+"""Helpers for the chat tests: read stored rows through the API, parse SSE and WebSocket frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from tests.support.api import Account
+
+T = TypeVar("T")
+WAIT_SECONDS = 10.0
+"""The longest a test waits for a condition (a finalised row) before failing."""
+
+
+async def messages(client: httpx.AsyncClient, who: Account, conv: str) -> list[dict[str, Any]]:
+    """The conversation's messages as the REST API returns them (oldest first)."""
+    page = await client.get(f"/api/v1/conversations/{conv}/messages?limit=100", headers=who.headers)
+    assert page.status_code == 200, page.text
+    items: list[dict[str, Any]] = page.json()["items"]
+    return items
+
+
+async def tasks(client: httpx.AsyncClient, who: Account, query: str = "") -> list[dict[str, Any]]:
+    """The user's tasks as ``GET /api/v1/tasks`` lists them (creation order)."""
+    page = await client.get(f"/api/v1/tasks?limit=100{query}", headers=who.headers)
+    assert page.status_code == 200, page.text
+    items: list[dict[str, Any]] = page.json()["items"]
+    return items
+
+
+async def events(client: httpx.AsyncClient, who: Account, task_id: str) -> list[dict[str, Any]]:
+    answer = await client.get(f"/api/v1/tasks/{task_id}/events", headers=who.headers)
+    assert answer.status_code == 200, answer.text
+    found: list[dict[str, Any]] = answer.json()
+    return found
+
+
+def sse_frames(body: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(event, data)`` for each Server-Sent Event of a complete body."""
+    frames = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        data = json.loads(lines["data"])
+        assert data["type"] == lines["event"], block
+        frames.append((lines["event"], data))
+    return frames
+
+
+def assert_chunks_then_done(frames: list[dict[str, Any]]) -> dict[str, Any]:
+    """The frames are chunks of one reply (indexed 0, 1, …) then one ``done``; its message."""
+    kinds = [f["type"] for f in frames]
+    assert kinds[-1] == "done", kinds
+    assert kinds[:-1], kinds
+    assert set(kinds[:-1]) == {"chunk"}, kinds
+    chunks, done = frames[:-1], frames[-1]["message"]
+    assert [c["index"] for c in chunks] == list(range(len(chunks)))
+    assert {(c["conversation_id"], c["message_id"]) for c in chunks} == {
+        (done["conversation_id"], done["id"])
+    }
+    assert "".join(c["delta"] for c in chunks) == done["content"]
+    assert done["status"] == "complete"
+    message: dict[str, Any] = done
+    return message
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
+    """Poll ``probe`` until it returns a value (not None), for at most ``WAIT_SECONDS``."""
+    try:
+        async with asyncio.timeout(WAIT_SECONDS):
+            while True:
+                value = await probe()
+                if value is not None:
+                    return value
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
