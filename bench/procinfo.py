@@ -25,3 +25,14 @@ def rss_mb(pid: int | None = None) -> float:
 def peak_rss_mb(pid: int | None = None) -> float:
     """Peak resident set size (``VmHWM``) of ``pid``, in MiB."""
     return _status(pid, "VmHWM")
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset ``pid``'s ``VmHWM`` to its current RSS (Linux ``clear_refs``, value 5), so that a
+    later peak covers only what ran after this; False where that is not allowed."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True

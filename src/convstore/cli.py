@@ -2,6 +2,7 @@
 
 Usage:
     convstore serve [--host H --port P] # the HTTP API on the default database (migrated on start)
+                    [--workers N] [--no-access-log]
     convstore chat [--user EMAIL]       # talk to the assistant in the terminal
     convstore mcp --user EMAIL          # the task tools as an MCP server over stdio
     convstore demo                      # migrate the default database and show the library at work
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from alembic.util.exc import CommandError as AlembicError
@@ -161,28 +163,89 @@ def _log_to_stderr() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes (default CONVSTORE_WORKERS, 1). Above one, rate limits are "
+            "per worker unless CONVSTORE_RATE_LIMIT_STORAGE_URL is Redis.",
+        ),
+    ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="One log line per request (default CONVSTORE_ACCESS_LOG, on).",
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the HTTP API (docs at /docs) on the configured database, migrating it on start."""
     import uvicorn
 
-    from convstore.auth.secret import WeakSecret
-    from convstore.http.app import create_app
+    from convstore.auth.secret import WeakSecret, resolve_secret
 
     settings = _settings(database_url)
+    workers = workers or settings.workers
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": "info",
+        "access_log": settings.access_log if access_log is None else access_log,
+        "proxy_headers": True,
+    }
     _log_to_stderr()
+    application: Any = None
     try:
-        application = create_app(settings)
+        if workers == 1:
+            from convstore.http.app import create_app
+
+            application = create_app(settings)
+        else:  # this process only supervises the workers: it does not import the app
+            resolve_secret(settings)
     except WeakSecret as exc:
         err_console.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(2) from None
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        proxy_headers=True,
-    )
+    if application is not None:
+        uvicorn.run(application, **options)
+        return
+    # Each worker is a new process that builds the app from the environment: hand it this
+    # command's database, and migrate once here rather than in every worker at once.
+    if database_url:
+        os.environ["CONVSTORE_DATABASE_URL"] = database_url
+    if settings.auto_migrate:
+        _run(lambda: _migrate_on_start(settings))
+        os.environ["CONVSTORE_AUTO_MIGRATE"] = "false"
+    if settings.rate_limit_enabled and settings.rate_limit_storage_url.startswith("memory"):
+        logging.getLogger("convstore").warning(
+            "%d workers with memory:// rate-limit storage: each worker counts on its own "
+            "(set CONVSTORE_RATE_LIMIT_STORAGE_URL to Redis to share the limits)",
+            workers,
+        )
+    uvicorn.run("convstore.cli:worker_app", factory=True, workers=workers, **options)
+
+
+def worker_app() -> Any:
+    """The application of one ``serve --workers N`` worker process (uvicorn's factory)."""
+    from convstore.http.app import create_app
+
+    get_settings.cache_clear()
+    _log_to_stderr()
+    return create_app()
+
+
+async def _migrate_on_start(settings: Settings) -> None:
+    engine = create_engine(settings)
+    try:
+        before = await migrate.current(engine)
+        if before != migrate.head_revision():
+            await migrate.upgrade(engine, "head")
+            logging.getLogger("convstore").info(
+                "migrated the database from %s to %s", before or "empty", migrate.head_revision()
+            )
+    finally:
+        await engine.dispose()
 
 
 @app.command()

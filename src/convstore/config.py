@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     Turn off where deployments run ``convstore db upgrade`` themselves."""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65_535)
+    workers: int = Field(default=1, ge=1, le=64)
+    """``serve``'s uvicorn worker processes. Above one, give the rate limiter a shared storage
+    (``rate_limit_storage_url``): with ``memory://`` each worker counts on its own."""
+    access_log: bool = True
+    """``serve`` logs one line per request (uvicorn's access log)."""
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     """Larger request bodies are refused with 413."""

@@ -133,3 +133,80 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
     assert code in (0, -signal.SIGTERM), output  # uvicorn re-raises the signal it handled
     assert "Application shutdown complete" in output, output
     assert "Traceback" not in output, output
+
+
+def test_serve_workers_without_access_log(tmp_path: Path) -> None:
+    """``--workers 2 --no-access-log``: the database is migrated once, before the workers start;
+    each worker answers; no request is logged; SIGTERM stops them all."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVSTORE_")}
+    env.update(
+        CONVSTORE_SECRET_KEY=TEST_SECRET,
+        CONVSTORE_PASSWORD_HASH_TIME_COST="2",
+        CONVSTORE_PASSWORD_HASH_MEMORY_KIB="19456",
+        CONVSTORE_PASSWORD_HASH_PARALLELISM="1",
+    )
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    cmd = [CONVSTORE, "serve", "--host", "127.0.0.1", "--port", str(port), "--database-url", url]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*cmd, "--workers", "2", "--no-access-log"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            wait_until_up(client, proc, log)
+            creds = {"email": "workers@example.com", "password": PASSWORD}
+            assert client.post("/api/v1/auth/register", json=creds).status_code == 201
+            login = client.post("/api/v1/auth/login", json=creds)
+            assert login.status_code == 200, login.text
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            for _ in range(20):  # on new connections, so that both workers take some
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as fresh:
+                    assert fresh.get("/api/v1/conversations", headers=headers).status_code == 200
+    finally:
+        code = stop(proc)
+    output = log.read_text()
+    assert output.count("migrated the database from empty to ") == 1, output
+    assert output.count("Application startup complete") == 2, output
+    assert "rate-limit storage: each worker counts on its own" in output, output
+    assert "GET /api/v1/conversations" not in output, output
+    assert code in (0, -signal.SIGTERM), output
+    assert "Traceback" not in output, output
+
+
+def test_serve_access_log_is_on_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    """One line per request unless ``CONVSTORE_ACCESS_LOG=false``."""
+    outputs = []
+    for access_log in (None, "false"):
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONVSTORE_")}
+        env.update(
+            CONVSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'a.db'}",
+            CONVSTORE_SECRET_KEY=TEST_SECRET,
+        )
+        if access_log is not None:
+            env["CONVSTORE_ACCESS_LOG"] = access_log
+        log = tmp_path / f"serve-{access_log}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [CONVSTORE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=tmp_path,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                wait_until_up(client, proc, log)
+                assert client.get("/api/v1/conversations").status_code == 401
+        finally:
+            stop(proc)
+        outputs.append(log.read_text())
+    logged, quiet = outputs
+    assert "GET /api/v1/conversations HTTP/1.1" in logged, logged
+    assert "GET /api/v1/conversations" not in quiet, quiet

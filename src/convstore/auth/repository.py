@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.auth.models import IdempotencyKey, PasswordResetToken, RefreshToken
+from convstore.db import DriverStatement
 from convstore.users.models import User
 
 refresh_tokens = cast(Table, RefreshToken.__table__)
@@ -84,22 +87,33 @@ class RefreshTokenRepository:
 
     async def active_user(
         self, user_id: uuid.UUID, session_id: uuid.UUID | None, now: datetime
-    ) -> RowMapping | None:
-        """The user behind an access token, if active and (with a session) still signed in."""
-        u = users.c
-        stmt = select(*users.c).where(u.id == user_id, u.is_active.is_(True))
+    ) -> Mapping[str, Any] | None:
+        """The user behind an access token, if active and (with a session) still signed in.
+
+        Runs on every authenticated request: one statement, built once, on the driver.
+        """
+        params: dict[str, Any] = {"user_id": user_id}
         if session_id is not None:
-            t = refresh_tokens.c
-            stmt = stmt.where(
-                exists().where(
-                    t.family_id == session_id,
-                    t.user_id == user_id,
-                    t.revoked_at.is_(None),
-                    t.expires_at > now,
-                )
+            params.update(session_id=session_id, now=now)
+        rows = await _active_user_query(session_id is not None).fetch(self.conn, params)
+        return rows[0] if rows else None
+
+
+@cache
+def _active_user_query(with_session: bool) -> DriverStatement:
+    u, t = users.c, refresh_tokens.c
+    user_id = bindparam("user_id", type_=u.id.type)
+    stmt = select(*users.c).where(u.id == user_id, u.is_active.is_(True))
+    if with_session:
+        stmt = stmt.where(
+            exists().where(
+                t.family_id == bindparam("session_id", type_=t.family_id.type),
+                t.user_id == user_id,
+                t.revoked_at.is_(None),
+                t.expires_at > bindparam("now", type_=t.expires_at.type),
             )
-        row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
-        return row
+        )
+    return DriverStatement(stmt)
 
 
 class ResetTokenRepository:

@@ -336,12 +336,12 @@ class Auth:
             return Principal(UserRead.model_validate(row), None)
         access = self.access.verify(token)
         async with store.reading(access.user_id) as conn:
-            row = await RefreshTokenRepository(conn).active_user(
+            active = await RefreshTokenRepository(conn).active_user(
                 access.user_id, access.session_id, utc_now()
             )
-        if row is None:
+        if active is None:
             raise InvalidCredentials("invalid or expired token")
-        return Principal(UserRead.model_validate(row), access.session_id)
+        return Principal(UserRead.model_validate(active), access.session_id)
 
     async def external_login(
         self, store: Store, id_token: str, user_agent: str | None

@@ -28,7 +28,10 @@ API_PREFIX = "/api/v1"
 bearer = OAuth2PasswordBearer(tokenUrl=f"{API_PREFIX}/auth/login", auto_error=False)
 
 
-# HTTPConnection, not Request: these also serve WebSocket routes.
+# HTTPConnection, not Request: these also serve WebSocket routes. Plain functions, for callers
+# outside FastAPI (the MCP app); the dependencies below are their ``async`` twins, because
+# FastAPI runs a plain-function dependency on a worker thread (a thread hop per dependency
+# per request).
 def get_store(conn: HTTPConnection) -> Store:
     store: Store = conn.app.state.store
     return store
@@ -44,27 +47,38 @@ def get_limits(conn: HTTPConnection) -> RateLimits:
     return limits
 
 
-def get_settings_dep(conn: HTTPConnection) -> Settings:
+async def store_dep(conn: HTTPConnection) -> Store:
+    return get_store(conn)
+
+
+async def auth_dep(conn: HTTPConnection) -> Auth:
+    return get_auth(conn)
+
+
+async def limits_dep(conn: HTTPConnection) -> RateLimits:
+    return get_limits(conn)
+
+
+async def get_settings_dep(conn: HTTPConnection) -> Settings:
     return get_store(conn).settings
 
 
-StoreDep = Annotated[Store, Depends(get_store)]
-AuthDep = Annotated[Auth, Depends(get_auth)]
-RateLimitsDep = Annotated[RateLimits, Depends(get_limits)]
+StoreDep = Annotated[Store, Depends(store_dep)]
+AuthDep = Annotated[Auth, Depends(auth_dep)]
+RateLimitsDep = Annotated[RateLimits, Depends(limits_dep)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-async def current_user(
-    request: Request,
-    store: StoreDep,
-    auth: AuthDep,
-    limits: RateLimitsDep,
-    token: Annotated[str | None, Depends(bearer)],
-) -> UserRead:
-    """The user behind the bearer token (401 otherwise), counted against their rate limit."""
+async def current_user(request: Request, token: Annotated[str | None, Depends(bearer)]) -> UserRead:
+    """The user behind the bearer token (401 otherwise), counted against their rate limit.
+
+    Every authenticated request solves this and one connection dependency: they read the
+    app's state themselves rather than through three more dependencies each.
+    """
     if not token:
         raise InvalidCredentials("not authenticated")
-    principal = await auth.authenticate(store, token)
+    principal = await get_auth(request).authenticate(get_store(request), token)
+    limits = get_limits(request)
     await limits.hit(limits.user, "user", str(principal.user.id))
     request.state.session_id = principal.session_id
     return principal.user
@@ -73,16 +87,16 @@ async def current_user(
 CurrentUser = Annotated[UserRead, Depends(current_user)]
 
 
-async def read_conn(store: StoreDep, user: CurrentUser) -> AsyncIterator[AsyncConnection]:
+async def read_conn(request: Request, user: CurrentUser) -> AsyncIterator[AsyncConnection]:
     """The request's read transaction, for the signed-in user (row-level security sees only
     their rows on PostgreSQL): authentication always comes first."""
-    async with store.reading(user.id) as conn:
+    async with get_store(request).reading(user.id) as conn:
         yield conn
 
 
-async def write_conn(store: StoreDep, user: CurrentUser) -> AsyncIterator[AsyncConnection]:
+async def write_conn(request: Request, user: CurrentUser) -> AsyncIterator[AsyncConnection]:
     """The request's write transaction, for the signed-in user."""
-    async with store.writing(user.id) as conn:
+    async with get_store(request).writing(user.id) as conn:
         yield conn
 
 
@@ -103,7 +117,7 @@ async def auth_rate_limit(request: Request, limits: RateLimitsDep) -> None:
 AuthRateLimit = Depends(auth_rate_limit)
 
 
-def idempotency(
+async def idempotency(
     request: Request,
     settings: SettingsDep,
     key: Annotated[str | None, Depends(idempotency_key)],

@@ -80,7 +80,7 @@ class Idempotency:
         await self._repo.record(self.key, status_code, body.model_dump_json(), location)
 
 
-def idempotency_key(
+async def idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(pattern=KEY_PATTERN, description="Makes a create safe to retry (kept 24 h)."),
