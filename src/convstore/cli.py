@@ -238,12 +238,7 @@ def worker_app() -> Any:
 async def _migrate_on_start(settings: Settings) -> None:
     engine = create_engine(settings)
     try:
-        before = await migrate.current(engine)
-        if before != migrate.head_revision():
-            await migrate.upgrade(engine, "head")
-            logging.getLogger("convstore").info(
-                "migrated the database from %s to %s", before or "empty", migrate.head_revision()
-            )
+        await migrate.upgrade_if_behind(engine)
     finally:
         await engine.dispose()
 

@@ -218,15 +218,12 @@ class Database:
         # Reads need no transaction: PostgreSQL's READ COMMITTED gives each statement its own
         # snapshot anyway, and SQLite wraps each statement in its own read transaction. Skipping
         # BEGIN/ROLLBACK saves two round trips per read (docs/performance.md).
-        if self.dialect == "postgresql":
-            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
-        else:
-            self._reader = engine.execution_options(**{READ_OPTION: True})
         self._autocommit = (
             engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.dialect == "postgresql"
             else None
         )
+        self._reader = self._autocommit or engine.execution_options(**{READ_OPTION: True})
         self._row_security: bool | None = None if self.dialect == "postgresql" else False
         marks = "$1, $2" if engine.dialect.paramstyle == "numeric_dollar" else "%s, %s"
         self._set_local_sql = f"SELECT set_config({marks}, true)"  # asyncpg, else psycopg
@@ -252,19 +249,12 @@ class Database:
         return user_id is not None and self._row_security is not False
 
     @contextlib.asynccontextmanager
-    async def _tenant_transaction(self, user_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
-            await self.set_local(conn, TENANT_SETTING, str(user_id))
-            yield conn
-
-    @contextlib.asynccontextmanager
     async def read(self, user_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
         """A connection for reads only, without an explicit transaction: each statement sees
         what was committed when it started. For ``user_id`` under row-level security, a
         transaction that names the user."""
-        if self._needs_tenant(user_id):
-            assert user_id is not None
-            async with self._tenant_transaction(user_id) as conn:
+        if self._needs_tenant(user_id):  # only on PostgreSQL: a transaction naming the user
+            async with self.write(user_id) as conn:
                 yield conn
             return
         async with self._reader.connect() as conn:

@@ -14,6 +14,7 @@ of queueing every request behind it.
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from convstore.errors import ConvstoreError, InvalidInput
+
+log = logging.getLogger("convstore")
 
 
 class MigrationError(ConvstoreError):
@@ -71,6 +74,15 @@ async def _run(engine: AsyncEngine, action: Callable[[Connection], Any]) -> Any:
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Upgrade the schema to ``revision``."""
     await _run(engine, lambda c: command.upgrade(alembic_config(c), revision))
+
+
+async def upgrade_if_behind(engine: AsyncEngine) -> None:
+    """Upgrade a database that is behind the migrations to the latest, and log it (what
+    ``serve`` does on start)."""
+    before = await current(engine)
+    if before != head_revision():
+        await upgrade(engine, "head")
+        log.info("migrated the database from %s to %s", before or "empty", head_revision())
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:

@@ -72,25 +72,35 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
     return int(proc.returncode)
 
 
-def test_serve_end_to_end(tmp_path: Path) -> None:
+def start_serve(
+    tmp_path: Path, log: Path, *args: str, **env_extra: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``convstore serve`` on a free loopback port with fast test hashing and a fixed secret,
+    its output in ``log``; extra ``args`` go on the command line and ``env_extra`` into the
+    environment (no other ``CONVSTORE_*`` variable leaks in)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVSTORE_")}
     env.update(
-        CONVSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
         CONVSTORE_SECRET_KEY=TEST_SECRET,
         CONVSTORE_PASSWORD_HASH_TIME_COST="2",
         CONVSTORE_PASSWORD_HASH_MEMORY_KIB="19456",
         CONVSTORE_PASSWORD_HASH_PARALLELISM="1",
+        **env_extra,
     )
-    log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [CONVSTORE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [CONVSTORE, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             cwd=tmp_path,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    return proc, port
+
+
+def test_serve_end_to_end(tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    proc, port = start_serve(tmp_path, log, CONVSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             wait_until_up(client, proc, log)
@@ -138,25 +148,11 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
 def test_serve_workers_without_access_log(tmp_path: Path) -> None:
     """``--workers 2 --no-access-log``: the database is migrated once, before the workers start;
     each worker answers; no request is logged; SIGTERM stops them all."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVSTORE_")}
-    env.update(
-        CONVSTORE_SECRET_KEY=TEST_SECRET,
-        CONVSTORE_PASSWORD_HASH_TIME_COST="2",
-        CONVSTORE_PASSWORD_HASH_MEMORY_KIB="19456",
-        CONVSTORE_PASSWORD_HASH_PARALLELISM="1",
-    )
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    cmd = [CONVSTORE, "serve", "--host", "127.0.0.1", "--port", str(port), "--database-url", url]
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "--workers", "2", "--no-access-log"],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc, port = start_serve(
+        tmp_path, log, "--database-url", url, "--workers", "2", "--no-access-log"
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             wait_until_up(client, proc, log)
@@ -183,23 +179,11 @@ def test_serve_access_log_is_on_by_default_and_can_be_turned_off(tmp_path: Path)
     """One line per request unless ``CONVSTORE_ACCESS_LOG=false``."""
     outputs = []
     for access_log in (None, "false"):
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONVSTORE_")}
-        env.update(
-            CONVSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'a.db'}",
-            CONVSTORE_SECRET_KEY=TEST_SECRET,
-        )
+        env = {"CONVSTORE_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
         if access_log is not None:
             env["CONVSTORE_ACCESS_LOG"] = access_log
         log = tmp_path / f"serve-{access_log}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [CONVSTORE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=tmp_path,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        proc, port = start_serve(tmp_path, log, **env)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
                 wait_until_up(client, proc, log)

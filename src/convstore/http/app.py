@@ -6,7 +6,6 @@ A database that is behind the migrations is upgraded on start (``CONVSTORE_AUTO_
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,8 +37,6 @@ from convstore.mcp.http import mcp_http_app, mount
 from convstore.store import Store
 from convstore.tasks.router import router as tasks_router
 
-log = logging.getLogger("convstore")
-
 
 def create_app(
     settings: Settings | None = None,
@@ -66,14 +63,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         if settings.auto_migrate:
-            before = await migrate.current(engine)
-            if before != migrate.head_revision():
-                await migrate.upgrade(engine, "head")
-                log.info(
-                    "migrated the database from %s to %s",
-                    before or "empty",
-                    migrate.head_revision(),
-                )
+            await migrate.upgrade_if_behind(engine)
         store = Store(Database(engine), settings)
         passwords = Passwords(settings)
         external = ExternalIssuer(settings, http_client) if settings.external_issuer else None
