@@ -1,6 +1,7 @@
 """Profile one library workload on a small dataset (cProfile, sorted by own time).
 
 python -m bench.profile --backend postgresql --workload W2 [--ops 2000] [--top 25]
+    [--sort cumulative] [--callers REGEX]
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ async def _setup(backend: str, directory: Path) -> str:
     return url
 
 
-async def profile(backend: str, workload: str, ops: int, top: int) -> None:
+async def profile(
+    backend: str, workload: str, ops: int, top: int, sort: str, callers: str | None
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = await _setup(backend, Path(tmp))
         fx = await load_fixture(backend, url)
@@ -60,7 +63,10 @@ async def profile(backend: str, workload: str, ops: int, top: int) -> None:
                 for _ in range(ops):
                     await op()
                 prof.disable()
-            pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+            stats = pstats.Stats(prof).sort_stats(sort)
+            stats.print_stats(top)
+            if callers:
+                stats.print_callers(callers)
         finally:
             if backend == "postgresql":
                 await drop_pg_database(pg_plain(DEFAULT_PG), "convstore_bench_profile")
@@ -72,8 +78,10 @@ def main() -> None:
     ap.add_argument("--workload", default="W2", choices=["W1", "W2", "W3", "W4", "W6"])
     ap.add_argument("--ops", type=int, default=2_000)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative, …")
+    ap.add_argument("--callers", help="also print who calls functions matching this regex")
     args = ap.parse_args()
-    asyncio.run(profile(args.backend, args.workload, args.ops, args.top))
+    asyncio.run(profile(args.backend, args.workload, args.ops, args.top, args.sort, args.callers))
 
 
 if __name__ == "__main__":

@@ -96,6 +96,49 @@ async def test_timestamps_come_back_aware_in_utc(store: Store) -> None:
     assert read.created_at.tzinfo is not None
 
 
+async def test_rows_read_on_the_driver_come_back_aware_in_utc(store: Store) -> None:
+    # History, conversation and task lists run on the driver (DriverStatement): asyncpg's own
+    # timestamptz values, SQLite's text parsed by the column type.
+    user = await store.users.create(email=f"tzd-{datetime.now(UTC).timestamp()}@example.com")
+    me = store.for_user(user.id)
+    conv = await me.conversations.create(title="t")
+    sent = await me.messages.append(conv.id, role="user", content="hi")
+    await me.tasks.create(title="aware", due_at=datetime(2030, 5, 1, 9, 30, tzinfo=UTC))
+    (message,) = await me.messages.history(conv.id)
+    (listed,) = (await me.conversations.list()).items
+    (task,) = (await me.tasks.list()).items
+    stamps = [message.created_at, listed.updated_at, listed.last_message_at, task.due_at]
+    for stamp in stamps:
+        assert stamp is not None
+        assert stamp.utcoffset() == timedelta(0)
+    assert message.created_at == sent.created_at
+    assert listed.last_message_at == sent.created_at
+
+
+async def test_a_transaction_left_open_on_the_driver_is_rolled_back_on_return(
+    tmp_path: Path,
+) -> None:
+    # SQLite connections are reset on return only when the driver holds a transaction.
+    settings = fast_settings(db_pool_size=1, db_max_overflow=0)
+    engine = create_engine(settings, url=f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        conn = await engine.connect()
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        await driver.execute("BEGIN IMMEDIATE")
+        await driver.execute("INSERT INTO t VALUES (1)")
+        assert driver.in_transaction
+        await conn.close()
+        async with engine.connect() as again:
+            same: Any = (await again.get_raw_connection()).driver_connection
+            assert same is driver
+            assert not same.in_transaction
+            assert (await again.exec_driver_sql("SELECT count(*) FROM t")).scalar() == 0
+    finally:
+        await engine.dispose()
+
+
 def test_naive_datetimes_are_refused_by_the_column_type() -> None:
     with pytest.raises(ValueError, match="naive"):
         DateTimeUTC().process_bind_param(datetime(2030, 1, 1), sqlite.dialect())  # noqa: DTZ001

@@ -13,15 +13,18 @@ import contextlib
 import importlib.util
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, PoolResetState
+from sqlalchemy.util import await_
 
 from convstore.config import Settings
 from convstore.errors import InvalidInput
@@ -80,11 +83,24 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def _json_loads(text: str | bytes) -> Any:
-    """``json.loads``, short-cutting ``{}``: the metadata of almost every row, read with it."""
-    if text == "{}":
-        return {}
-    return json.loads(text)
+def json_loads(text: str | bytes) -> Any:
+    """A stored JSON document as Python values: orjson (several times faster than ``json``),
+    falling back to ``json`` for what orjson refuses but a JSON column may hold (integers
+    beyond 64 bits)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def json_dumps(value: Any) -> str:
+    """JSON text for a JSON column: orjson, falling back to ``json`` for integers beyond 64
+    bits (the only value orjson refuses that ``json`` writes; non-finite numbers never get this
+    far, see ``kit/validation.py``)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False)
 
 
 def is_sqlite(url: URL) -> bool:
@@ -110,7 +126,11 @@ def create_engine(
         pooled: False gives a NullPool engine (one connection per use: migrations, CLI).
     """
     target = normalize_url(url if url is not None else settings.database_url)
-    kwargs: dict[str, Any] = {"echo": settings.db_echo, "json_deserializer": _json_loads}
+    kwargs: dict[str, Any] = {
+        "echo": settings.db_echo,
+        "json_serializer": json_dumps,
+        "json_deserializer": json_loads,
+    }
     if not pooled:
         kwargs["poolclass"] = NullPool
     if is_sqlite(target):
@@ -120,6 +140,9 @@ def create_engine(
         if pooled and path is not None:  # in-memory databases live on one shared connection
             kwargs.update(pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
             kwargs.update(pool_timeout=settings.db_pool_timeout, pool_pre_ping=False)
+        # Reset on return only what needs it (see _install_sqlite_hooks): a rollback is a hop
+        # to the driver's thread, and a read has no transaction to roll back.
+        kwargs["pool_reset_on_return"] = None
         engine = create_async_engine(target, **kwargs)
         _install_sqlite_hooks(engine, settings)
         return engine
@@ -140,7 +163,28 @@ def create_engine(
     engine = create_async_engine(target, **kwargs)
     if engine.dialect.driver == "asyncpg":
         _install_asyncpg_ping(engine)
+        _install_asyncpg_jsonb_text(engine)
     return engine
+
+
+def _install_asyncpg_jsonb_text(engine: AsyncEngine) -> None:
+    """``jsonb`` in asyncpg's text format, decoded by :func:`json_loads` straight from the
+    driver's string.
+
+    SQLAlchemy's codec takes the binary format and strips its version byte in Python before
+    decoding: a Python call per JSON value, which on a page of messages costs more than the
+    decoding itself (docs/performance.md). SQLAlchemy hands the driver JSON text on the way in
+    (its serializer runs in the bind processor), so the encoder passes it through.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        await_(
+            driver.set_type_codec(
+                "jsonb", encoder=str, decoder=json_loads, schema="pg_catalog", format="text"
+            )
+        )
 
 
 def _install_asyncpg_ping(engine: AsyncEngine) -> None:
@@ -186,6 +230,15 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
             cursor.execute(f"PRAGMA synchronous = {settings.sqlite_synchronous}")
         finally:
             cursor.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        # SQLAlchemy's default reset is a ROLLBACK on every return to the pool: one more hop
+        # to aiosqlite's thread per read (docs/performance.md). The driver knows, without a
+        # hop, whether a transaction is open; only then is it rolled back.
+        if state.asyncio_safe and not state.terminate_only and not state.transaction_was_reset:
+            if dbapi_connection.driver_connection.in_transaction:
+                dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -257,7 +310,7 @@ class Database:
             async with self.write(user_id) as conn:
                 yield conn
             return
-        async with self._reader.connect() as conn:
+        async with self._connect(self._reader) as conn:
             yield conn
 
     @contextlib.asynccontextmanager
@@ -271,7 +324,7 @@ class Database:
             async with self.write(user_id) as conn:
                 yield conn
             return
-        async with self._autocommit.connect() as conn:
+        async with self._connect(self._autocommit) as conn:
             yield conn
 
     @contextlib.asynccontextmanager
@@ -279,7 +332,7 @@ class Database:
         """A connection in a write transaction (for ``user_id``): committed on success, rolled
         back on error."""
         if self._write_lock is None:
-            async with self._writer.begin() as conn:
+            async with self._connect(self._writer) as conn, conn.begin():
                 if user_id is not None:
                     await self.set_local(conn, TENANT_SETTING, str(user_id))
                 yield conn
@@ -287,9 +340,33 @@ class Database:
         async with self._write_lock, self._writer.begin() as conn:
             yield conn
 
+    def _connect(self, engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A pooled connection of ``engine``, returned to the pool on exit.
+
+        On PostgreSQL it is closed with a plain ``await`` rather than SQLAlchemy's context
+        manager, which runs the close in a task of its own (to finish it under a cancellation)
+        and costs three event-loop iterations per use (docs/performance.md). Here the close
+        cannot be left half-done: every transaction has ended before it (committed or rolled
+        back by ``begin()``, or none in autocommit mode), so returning the connection to the
+        pool does not wait on the server. SQLite's close may wait on its driver thread and keeps
+        SQLAlchemy's.
+        """
+        if self._write_lock is not None:
+            return engine.connect()
+        return _plain_close(engine)
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _plain_close(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    conn = await engine.connect().start()
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 class DriverStatement:
@@ -344,32 +421,49 @@ class DriverStatement:
         pipelined ``executemany``, or one aiosqlite hop)."""
         plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
         args = [self._args(plan, row) for row in rows]
-        raw = await conn.get_raw_connection()
+        raw = await raw_connection(conn)
         driver: Any = raw.driver_connection
         try:
             await driver.executemany(plan.sql, args)
         except Exception as error:
             raise _as_dbapi_error(conn, raw, plan.sql, args, error) from error
 
-    async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """The statement's rows as dicts keyed by column, values processed as SQLAlchemy would."""
+    async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Mapping[str, Any]]:
+        """The statement's rows keyed by column, values processed as SQLAlchemy would.
+
+        On asyncpg the driver's own records (:class:`Row`) when no column needs processing:
+        building a dict per row costs more than decoding it. Dicts otherwise.
+        """
         plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
         args = self._args(plan, params)
-        raw = await conn.get_raw_connection()
+        raw = await raw_connection(conn)
         driver: Any = raw.driver_connection
         try:
             if plan.asyncpg:
-                records: Any = await driver.fetch(plan.sql, *args)
+                records: Any = await driver.fetch(plan.sql, *args, record_class=Row)
             else:
                 records = await driver.execute_fetchall(plan.sql, args)
         except Exception as error:
             raise _as_dbapi_error(conn, raw, plan.sql, args, error) from error
         keys, processed = plan.keys, plan.processed
-        rows = [dict(zip(keys, rec, strict=True)) for rec in records]
+        if plan.asyncpg and not processed:
+            return records  # type: ignore[no-any-return]
+        rows: list[Mapping[str, Any]] = [dict(zip(keys, rec, strict=True)) for rec in records]
         for row in rows:
             for key, proc in processed:
-                row[key] = proc(row[key])
+                row[key] = proc(row[key])  # type: ignore[index]
         return rows
+
+
+class Row(asyncpg.Record):  # type: ignore[misc]
+    """An asyncpg record that says it is a read-only ``Mapping`` (which it behaves as: keys,
+    values, items, get, lookup by column name), so that code taking rows as mappings, Pydantic
+    included, takes it as it is."""
+
+    __slots__ = ()
+
+
+Mapping.register(Row)
 
 
 class _Compiled:
@@ -418,6 +512,15 @@ def _as_dbapi_error(
     return error
 
 
+async def raw_connection(conn: AsyncConnection) -> Any:
+    """The pooled driver connection under ``conn``: read off the connection when it is checked
+    out and valid (no I/O, so no trip through SQLAlchemy's greenlet), else asked for."""
+    sync = conn.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        return sync.connection
+    return await conn.get_raw_connection()
+
+
 async def driver_in_step(conn: AsyncConnection) -> bool:
     """Whether a statement sent straight to the driver runs where SQLAlchemy's would: in
     autocommit mode, or inside a transaction the driver has already begun (SQLite: our BEGIN
@@ -425,7 +528,7 @@ async def driver_in_step(conn: AsyncConnection) -> bool:
     Writes that cannot tell go through SQLAlchemy."""
     if is_autocommit(conn) or conn.dialect.name == "sqlite":
         return True
-    raw = await conn.get_raw_connection()
+    raw = await raw_connection(conn)
     return getattr(raw.dbapi_connection, "_transaction", None) is not None
 
 

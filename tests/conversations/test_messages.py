@@ -127,6 +127,31 @@ class TestAppend:
         with pytest.raises(convstore.NotFound):
             await me.messages.append(uuid.uuid4(), role="user", content="x")
 
+    async def test_batch_whose_first_message_carries_tool_calls(self, me: UserScope) -> None:
+        # A batch is one array per column on PostgreSQL: a list-valued JSON first element must
+        # not be taken for a nested array.
+        conv = await make_conversation(me)
+        stored = await me.messages.append_many(conv.id, tool_turn("call_first")[1:])
+        read = await me.messages.history(conv.id)
+        assert read == stored
+        assert [m.role for m in read] == ["assistant", "tool", "assistant"]
+        assert read[0].tool_calls is not None
+        assert read[0].tool_calls[0].id == "call_first"
+        assert read[0].tool_calls[0].arguments == {"title": "buy milk", "due": "tomorrow"}
+
+    async def test_json_values_beyond_64_bits_round_trip(self, me: UserScope) -> None:
+        conv = await make_conversation(me)
+        big = {"n": 2**70, "neg": -(2**65), "list": [2**64, 1.5, "ü"]}
+        stored = await me.messages.append(conv.id, role="user", content="x", metadata=big)
+        assert stored.metadata == big
+        (read,) = await me.messages.history(conv.id)
+        assert read.metadata == big
+        batch = await me.messages.append_many(
+            conv.id, [{"role": "user", "content": "y", "metadata": big}]
+        )
+        assert batch[0].metadata == big
+        assert (await me.messages.history(conv.id))[-1].metadata == big
+
     async def test_empty_batch_is_a_no_op(self, me: UserScope) -> None:
         conv = await make_conversation(me)
         assert await me.messages.append_many(conv.id, []) == []

@@ -4,6 +4,7 @@ there is no statement here that reads or writes a row without ``user_id`` in it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
@@ -114,7 +115,9 @@ def _insert_unnest_query() -> DriverStatement:
     """PostgreSQL: every new message of a batch in one set-based ``INSERT … SELECT FROM
     unnest(arrays)`` (one array per column) instead of one execution per row."""
     names = (*NEW_MESSAGE_COLUMNS, "seq")
-    arrays = [bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type)) for name in names]
+    arrays = [
+        bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type, dimensions=1)) for name in names
+    ]
     rows = func.unnest(*arrays).table_valued(*names).render_derived(name="m")
     source = select(*(rows.c[name] for name in names))
     return DriverStatement(insert(messages).from_select(list(names), source))
@@ -126,7 +129,8 @@ def _append_batch_statement(with_title: bool) -> Any:
     (``unnest`` of one array per column, numbered ``WITH ORDINALITY``): see ``insert_batch``."""
     bump = _reserve_statement(with_title).cte("bump")
     arrays = [
-        bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type)) for name in NEW_MESSAGE_COLUMNS
+        bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type, dimensions=1))
+        for name in NEW_MESSAGE_COLUMNS
     ]
     batch = (
         func.unnest(*arrays)
@@ -257,7 +261,7 @@ class ConversationRepository:
 
     async def list_recent(
         self, *, limit: int, after: tuple[datetime, uuid.UUID] | None, include_deleted: bool
-    ) -> list[dict[str, Any]]:
+    ) -> list[Mapping[str, Any]]:
         """Up to ``limit`` conversations, most recent activity first, strictly after ``after``."""
         params: dict[str, Any] = {"user_id": self.user_id, "limit": limit}
         if after is not None:
@@ -388,7 +392,7 @@ class MessageRepository:
 
     async def _page(
         self, direction: str, conversation_id: uuid.UUID, limit: int, seq: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[Mapping[str, Any]]:
         """Rows of :func:`_page_statement`: none when the conversation is not live, which an
         empty answer then tells apart with :meth:`ConversationRepository.get`."""
         params: dict[str, Any] = {
@@ -400,18 +404,20 @@ class MessageRepository:
             params["seq"] = seq
         return await _page_query(direction).fetch(self.conn, params)
 
-    async def latest(self, conversation_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
+    async def latest(self, conversation_id: uuid.UUID, limit: int) -> list[Mapping[str, Any]]:
         """The newest ``limit`` messages, oldest first. A backward scan of the
         (conversation_id, seq) index: no OFFSET, no sort, whatever the table's size."""
         return list(reversed(await self._page("latest", conversation_id, limit)))
 
-    async def after(self, conversation_id: uuid.UUID, seq: int, limit: int) -> list[dict[str, Any]]:
+    async def after(
+        self, conversation_id: uuid.UUID, seq: int, limit: int
+    ) -> list[Mapping[str, Any]]:
         """Up to ``limit`` messages with a seq above ``seq``, oldest first."""
         return list(await self._page("after", conversation_id, limit, seq))
 
     async def before(
         self, conversation_id: uuid.UUID, seq: int, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[Mapping[str, Any]]:
         """Up to ``limit`` messages just below ``seq``, oldest first."""
         return list(reversed(await self._page("before", conversation_id, limit, seq)))
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import uuid
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+import orjson
 from pydantic import BaseModel, Field
 
 from convstore.errors import InvalidInput
@@ -38,7 +38,7 @@ def check_limit(limit: int, *, maximum: int = MAX_PAGE_SIZE) -> int:
 
 def encode_cursor(scope: str, key: list[Any]) -> str:
     """An opaque cursor for position ``key`` in the list identified by ``scope``."""
-    raw = json.dumps({"s": scope, "k": key}, separators=(",", ":")).encode()
+    raw = orjson.dumps({"s": scope, "k": key})
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -52,7 +52,7 @@ def decode_cursor(cursor: str, scope: str) -> list[Any]:
         raise InvalidInput("malformed cursor", field="cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
+        data = orjson.loads(raw)
     except (binascii.Error, ValueError):
         raise InvalidInput("malformed cursor", field="cursor") from None
     if not isinstance(data, dict) or not isinstance(data.get("k"), list):

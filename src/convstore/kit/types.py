@@ -42,6 +42,16 @@ class DateTimeUTC(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """asyncpg already returns ``timestamptz`` aware, in UTC: no processing at all. SQLite's
+        text is parsed in one call (``fromisoformat``, not the generic regex). Other drivers
+        (psycopg answers in the session's time zone) go through :meth:`process_result_value`."""
+        if dialect.driver == "asyncpg":
+            return None
+        if dialect.name == "sqlite":
+            return _sqlite_timestamp
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -49,3 +59,10 @@ class DateTimeUTC(TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
+
+
+def _sqlite_timestamp(value: str | None) -> datetime | None:
+    """A stored SQLite timestamp (naive UTC text) as an aware UTC datetime."""
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)

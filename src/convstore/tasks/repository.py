@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
@@ -100,7 +100,7 @@ class TaskRepository:
 
     async def list(
         self, filters: TaskFilter, *, limit: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[Mapping[str, Any]]:
         """Up to ``limit`` tasks in the order they were created, strictly after ``after``."""
         query = _list_query(
             self.conn.dialect.name,
