@@ -7,7 +7,7 @@ from typing import Any
 
 import convstore
 from bench.fixture import USER_TEXT, W6_TAG, Fixture, Params, check_w5
-from bench.stats import timed, timed_concurrent
+from bench.stats import Seat, timed, timed_concurrent
 from convstore import Settings
 
 
@@ -24,8 +24,9 @@ def batch_items(size: int) -> list[dict[str, Any]]:
     ]
 
 
-async def run(fx: Fixture, p: Params) -> dict[str, Any]:
-    """Every workload in the library; a summary per workload (W5 with its check)."""
+async def run(fx: Fixture, p: Params, seat: Seat) -> dict[str, Any]:
+    """Every workload in the library; a summary per workload (W5 with its check). Latency
+    workloads take turns with the other implementations at ``seat``; W4 and W5 run alone."""
     out: dict[str, Any] = {}
     async with convstore.open(fx.url, settings=bench_settings()) as store:
         heavy = store.for_user(fx.heavy_user)
@@ -44,10 +45,11 @@ async def run(fx: Fixture, p: Params) -> dict[str, Any]:
         async def w6(_: int) -> None:
             await heavy.tasks.list(completed=False, tag=W6_TAG, limit=20)
 
-        out["W1"] = (await timed(w1, p.writes, warmup=p.warmup)).summary()
-        out["W2"] = (await timed(w2, p.reads, warmup=p.warmup)).summary()
-        out["W3"] = (await timed(w3, p.reads, warmup=p.warmup)).summary()
-        out["W6"] = (await timed(w6, p.reads, warmup=p.warmup)).summary()
+        out["W1"] = (await seat.timed(w1, p.writes, warmup=p.warmup)).summary()
+        out["W2"] = (await seat.timed(w2, p.reads, warmup=p.warmup)).summary()
+        out["W3"] = (await seat.timed(w3, p.reads, warmup=p.warmup)).summary()
+        out["W6"] = (await seat.timed(w6, p.reads, warmup=p.warmup)).summary()
+        await seat.alone()
 
         writer = store.for_user(fx.writer)
         conv = await writer.conversations.create(title="W4 bulk")

@@ -24,6 +24,7 @@ from bench import http, library, raw, report
 from bench.dataset import Shape, parse_size, size_label
 from bench.fixture import Fixture, Params, load_fixture, pg_plain
 from bench.load import create_pg_database, drop_pg_database, load, prepare, vacuum
+from bench.stats import Turns
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_PG = os.environ.get(
@@ -115,11 +116,24 @@ async def run_one(cfg: Config, backend: str, size: int) -> dict[str, Any]:
     result: dict[str, Any] = {"backend": backend, "size": size, "size_label": label}
     result["load"] = stats
     await _prewarm(fx)
-    for kind, runner in (("raw", raw.run), ("library", library.run)):
-        _log(cfg, f"[{backend} {label}] {kind}")
-        t0 = time.perf_counter()
-        result[kind] = await runner(fx, cfg.params)
-        _log(cfg, f"[{backend} {label}] {kind} done in {time.perf_counter() - t0:.1f} s")
+    _log(cfg, f"[{backend} {label}] raw driver and library, taking turns")
+    t0 = time.perf_counter()
+    runners = {"raw": raw.run, "library": library.run}
+    turns = Turns(list(runners))
+
+    async def run_seat(kind: str) -> None:
+        seat = turns.seat(kind)
+        try:
+            result[kind] = await runners[kind](fx, cfg.params, seat)
+        finally:
+            seat.release()
+
+    async with asyncio.TaskGroup() as group:
+        for kind in runners:
+            group.create_task(run_seat(kind))
+    _log(
+        cfg, f"[{backend} {label}] raw driver and library done in {time.perf_counter() - t0:.1f} s"
+    )
     if cfg.http:
         _log(cfg, f"[{backend} {label}] http")
         log = cfg.out / f"server-{backend}-{label}.log"

@@ -23,7 +23,7 @@ import asyncpg
 
 from bench.fixture import USER_TEXT, W6_TAG, Fixture, Params, check_w5, pg_plain, sqlite_file
 from bench.library import batch_items
-from bench.stats import timed, timed_concurrent
+from bench.stats import Seat, timed, timed_concurrent
 from convstore.conversations.service import title_from_message
 from convstore.kit.types import uuid7
 
@@ -86,13 +86,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def run(fx: Fixture, p: Params) -> dict[str, Any]:
+async def run(fx: Fixture, p: Params, seat: Seat) -> dict[str, Any]:
+    """Every workload on the raw driver; latency workloads take turns with the other
+    implementations at ``seat``, W4 and W5 run alone."""
     if fx.backend == "postgresql":
-        return await _run_pg(fx, p)
-    return await _run_sqlite(fx, p)
+        return await _run_pg(fx, p, seat)
+    return await _run_sqlite(fx, p, seat)
 
 
-async def _run_pg(fx: Fixture, p: Params) -> dict[str, Any]:
+async def _run_pg(fx: Fixture, p: Params, seat: Seat) -> dict[str, Any]:
     out: dict[str, Any] = {}
     conn = await asyncpg.connect(pg_plain(fx.url))
     try:
@@ -119,10 +121,11 @@ async def _run_pg(fx: Fixture, p: Params) -> dict[str, Any]:
         async def w6(_: int) -> None:
             await tasks.fetch(heavy, tag)
 
-        out["W1"] = (await timed(w1, p.writes, warmup=p.warmup)).summary()
-        out["W2"] = (await timed(w2, p.reads, warmup=p.warmup)).summary()
-        out["W3"] = (await timed(w3, p.reads, warmup=p.warmup)).summary()
-        out["W6"] = (await timed(w6, p.reads, warmup=p.warmup)).summary()
+        out["W1"] = (await seat.timed(w1, p.writes, warmup=p.warmup)).summary()
+        out["W2"] = (await seat.timed(w2, p.reads, warmup=p.warmup)).summary()
+        out["W3"] = (await seat.timed(w3, p.reads, warmup=p.warmup)).summary()
+        out["W6"] = (await seat.timed(w6, p.reads, warmup=p.warmup)).summary()
+        await seat.alone()
 
         bulk = uuid7()
         await conn.execute(PG_NEW_CONVERSATION, bulk, fx.writer, "W4 bulk", now())
@@ -250,7 +253,7 @@ def _append(
     return int(last)
 
 
-async def _run_sqlite(fx: Fixture, p: Params) -> dict[str, Any]:
+async def _run_sqlite(fx: Fixture, p: Params, seat: Seat) -> dict[str, Any]:
     out: dict[str, Any] = {}
     path = str(sqlite_file(fx.url))
     conn = SqliteConn(path)
@@ -276,10 +279,11 @@ async def _run_sqlite(fx: Fixture, p: Params) -> dict[str, Any]:
         async def w6(_: int) -> None:
             await conn.call(lambda db: db.execute(SQ_TASKS, (heavy, W6_TAG)).fetchall())
 
-        out["W1"] = (await timed(w1, p.writes, warmup=p.warmup)).summary()
-        out["W2"] = (await timed(w2, p.reads, warmup=p.warmup)).summary()
-        out["W3"] = (await timed(w3, p.reads, warmup=p.warmup)).summary()
-        out["W6"] = (await timed(w6, p.reads, warmup=p.warmup)).summary()
+        out["W1"] = (await seat.timed(w1, p.writes, warmup=p.warmup)).summary()
+        out["W2"] = (await seat.timed(w2, p.reads, warmup=p.warmup)).summary()
+        out["W3"] = (await seat.timed(w3, p.reads, warmup=p.warmup)).summary()
+        out["W6"] = (await seat.timed(w6, p.reads, warmup=p.warmup)).summary()
+        await seat.alone()
 
         bulk, shared = uuid7().hex, uuid7().hex
         at = _ts(now())
