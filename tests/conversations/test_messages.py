@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import text
 import convstore
 from convstore import Store, UserScope
 from convstore.conversations.schemas import MessageCreate, MessageRead
+from convstore.conversations.service import title_from_message
 from tests.factories import make_conversation, make_messages, tool_turn
 
 
@@ -339,3 +341,33 @@ class TestConcurrency:
             batch = [m.content.rsplit(":", 1)[0] for m in history[start : start + 5]]
             assert len(set(batch)) == 1, "a batch is contiguous"
         assert await _count(store, conv.id) == (400, 400, 1, 400)
+
+
+def _title_by_regex(content: str) -> str:
+    """The title rule stated plainly: collapse all whitespace, then cut (the reference)."""
+    words = re.sub(r"\s+", " ", content).strip()
+    if len(words) <= 60:
+        return words
+    cut = words[:59]
+    if " " in cut[30:]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "   ",
+        "buy milk",
+        "word " * 40,
+        " \n\t " * 100 + "late words after a long run of whitespace " * 3,
+        "a" * 300,
+        "x" * 59 + " tail",
+        "\u2003em\u2003space\u00a0nbsp\u2028line " * 20,
+        "Hello,   world;   " * 10,
+        " " * 239 + "b" * 100,
+    ],
+)
+def test_title_from_message_collapses_whitespace_and_cuts_at_a_word(content: str) -> None:
+    assert title_from_message(content) == _title_by_regex(content)

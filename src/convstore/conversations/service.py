@@ -3,7 +3,6 @@ transaction (see ``convstore.store``)."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -51,7 +50,12 @@ def _not_found() -> NotFound:
 
 def title_from_message(content: str) -> str:
     """The message's words (whitespace collapsed), cut at a word boundary to 60 characters."""
-    words = re.sub(r"\s+", " ", content).strip()
+    # The title needs the first words only: collapse a head of the text, and the whole text
+    # only when that head is too short once collapsed (a message of mostly whitespace).
+    head = content[: TITLE_FROM_MESSAGE_CHARS * 4]
+    words = " ".join(head.split())
+    if len(words) <= TITLE_FROM_MESSAGE_CHARS and len(head) < len(content):
+        words = " ".join(content.split())
     if len(words) <= TITLE_FROM_MESSAGE_CHARS:
         return words
     cut = words[: TITLE_FROM_MESSAGE_CHARS - 1]
