@@ -26,22 +26,24 @@ TOKEN_GUC = "current_setting('convstore.token_hash'::text, true)"
 NULL_ESCAPE = re.compile(r"IS\s+NULL\s*\)*\s+OR", re.IGNORECASE)
 
 
-@pytest.fixture
-async def owner(deployed: Deployed) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployed.owner_dsn)
+async def _connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(dsn)
     try:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def owner(deployed: Deployed) -> AsyncIterator[asyncpg.Connection]:
+    async for conn in _connected(deployed.owner_dsn):
+        yield conn
 
 
 @pytest.fixture
 async def app_conn(deployed: Deployed) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(deployed.app_dsn)
-    try:
+    async for conn in _connected(deployed.app_dsn):
         yield conn
-    finally:
-        await conn.close()
 
 
 async def test_every_table_with_a_user_id_forces_row_level_security(

@@ -110,14 +110,21 @@ def _insert_query() -> DriverStatement:
     return DriverStatement(insert(messages).values({name: bindparam(name) for name in names}))
 
 
+def _column_array(name: str) -> Any:
+    """The bound array ``a_<name>`` of one message column for a set-based batch insert.
+
+    One-dimensional, said explicitly: SQLAlchemy otherwise guesses the dimensions from the
+    first element, and a list-valued JSON first element (tool calls) made it a nested array.
+    """
+    return bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type, dimensions=1))
+
+
 @cache
 def _insert_unnest_query() -> DriverStatement:
     """PostgreSQL: every new message of a batch in one set-based ``INSERT … SELECT FROM
     unnest(arrays)`` (one array per column) instead of one execution per row."""
     names = (*NEW_MESSAGE_COLUMNS, "seq")
-    arrays = [
-        bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type, dimensions=1)) for name in names
-    ]
+    arrays = [_column_array(name) for name in names]
     rows = func.unnest(*arrays).table_valued(*names).render_derived(name="m")
     source = select(*(rows.c[name] for name in names))
     return DriverStatement(insert(messages).from_select(list(names), source))
@@ -128,10 +135,7 @@ def _append_batch_statement(with_title: bool) -> Any:
     """PostgreSQL: the reserve UPDATE as a CTE feeding a set-based insert of a whole batch
     (``unnest`` of one array per column, numbered ``WITH ORDINALITY``): see ``insert_batch``."""
     bump = _reserve_statement(with_title).cte("bump")
-    arrays = [
-        bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type, dimensions=1))
-        for name in NEW_MESSAGE_COLUMNS
-    ]
+    arrays = [_column_array(name) for name in NEW_MESSAGE_COLUMNS]
     batch = (
         func.unnest(*arrays)
         .table_valued(*NEW_MESSAGE_COLUMNS, with_ordinality="ord")
