@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     """PostgreSQL ``idle_in_transaction_session_timeout``: a transaction left idle this long
     is ended by the server, its locks released (0: not set)."""
 
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    """``/readyz`` fails when no write could start within this long (a SQLite write lock held,
+    a read-only or unreachable PostgreSQL)."""
+
     sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0)
     """How long a SQLite connection waits for a lock held by another process."""
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
@@ -112,6 +116,9 @@ class Settings(BaseSettings):
     chat_history_chars: int = Field(default=60_000, ge=1_000)
     """…and no more text than this (older messages are dropped first)."""
     chat_turn_timeout_seconds: float = Field(default=120.0, gt=0)
+    chat_cancel_on_disconnect: bool = True
+    """A streamed turn whose client goes away is ended (its reply stored as interrupted);
+    False lets it run to the end and store the whole reply."""
     openai_base_url: str | None = None
     """E.g. ``http://localhost:11434/v1`` (Ollama) or a vLLM server; unset: OpenAI's."""
     openai_api_key: SecretStr | None = None

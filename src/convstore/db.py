@@ -13,14 +13,15 @@ import contextlib
 import importlib.util
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, PoolResetState
@@ -231,6 +232,16 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
         finally:
             cursor.close()
 
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _keep_when_cancelled(context: ExceptionContext) -> None:
+        # A cancellation (a client gone, a timeout) is not a broken connection. SQLAlchemy
+        # would terminate the connection, and aiosqlite's close then races its own thread: the
+        # sqlite3 connection could stay open in its transaction, holding the write lock for
+        # good. Kept, the statement ends on the thread and Database._unit's rollback, queued
+        # behind it, ends the transaction.
+        if context.is_disconnect and _is_cancellation(context.original_exception):
+            context.is_disconnect = False
+
     @event.listens_for(engine.sync_engine, "reset")
     def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
         # SQLAlchemy's default reset is a ROLLBACK on every return to the pool: one more hop
@@ -248,6 +259,14 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
         if options.get(READ_OPTION, False):
             return  # reads run in the driver's autocommit mode: no BEGIN/COMMIT round trips
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN")
+
+
+def _is_cancellation(error: BaseException) -> bool:
+    """Whether ``error`` ended an ``await`` rather than a statement: a cancellation, a
+    timeout, or an exit (``KeyboardInterrupt``)."""
+    return isinstance(error, asyncio.CancelledError | TimeoutError) or not isinstance(
+        error, Exception
+    )
 
 
 class Database:
@@ -310,7 +329,7 @@ class Database:
             async with self.write(user_id) as conn:
                 yield conn
             return
-        async with self._connect(self._reader) as conn:
+        async with self._unit(self._reader, begin=False) as conn:
             yield conn
 
     @contextlib.asynccontextmanager
@@ -324,7 +343,7 @@ class Database:
             async with self.write(user_id) as conn:
                 yield conn
             return
-        async with self._connect(self._autocommit) as conn:
+        async with self._unit(self._autocommit, begin=False) as conn:
             yield conn
 
     @contextlib.asynccontextmanager
@@ -332,41 +351,99 @@ class Database:
         """A connection in a write transaction (for ``user_id``): committed on success, rolled
         back on error."""
         if self._write_lock is None:
-            async with self._connect(self._writer) as conn, conn.begin():
-                if user_id is not None:
-                    await self.set_local(conn, TENANT_SETTING, str(user_id))
+            async with self._unit(self._writer, begin=True, user_id=user_id) as conn:
                 yield conn
             return
-        async with self._write_lock, self._writer.begin() as conn:
+        async with self._write_lock, self._unit(self._writer, begin=True) as conn:
             yield conn
 
-    def _connect(self, engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[Any]:
-        """A pooled connection of ``engine``, returned to the pool on exit.
+    @contextlib.asynccontextmanager
+    async def _unit(
+        self, engine: AsyncEngine, *, begin: bool, user_id: uuid.UUID | None = None
+    ) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection (in a transaction when ``begin``), always given back to the pool
+        with no transaction open, whatever ends the work: an error, or a cancellation at any
+        ``await`` (a client that went away, a timeout).
 
-        On PostgreSQL it is closed with a plain ``await`` rather than SQLAlchemy's context
-        manager, which runs the close in a task of its own (to finish it under a cancellation)
-        and costs three event-loop iterations per use (docs/performance.md). Here the close
-        cannot be left half-done: every transaction has ended before it (committed or rolled
-        back by ``begin()``, or none in autocommit mode), so returning the connection to the
-        pool does not wait on the server. SQLite's close may wait on its driver thread and keeps
-        SQLAlchemy's.
+        On success the transaction commits and the connection is closed with a plain
+        ``await``: the close of a committed or autocommit connection does not wait on the
+        driver, so nothing can interrupt it (and it saves the task SQLAlchemy's context
+        manager runs the close in, docs/performance.md). On any failure the rollback and the
+        close run to completion (:func:`_to_completion`) however often the caller is
+        cancelled meanwhile, and on SQLite behind whatever statement the failure interrupted
+        (:func:`_abandon`): the write lock is always released.
         """
-        if self._write_lock is not None:
-            return engine.connect()
-        return _plain_close(engine)
+        with self._shield():
+            conn = await engine.connect()
+            try:
+                if begin:
+                    await conn.begin()
+                    if user_id is not None:
+                        await self.set_local(conn, TENANT_SETTING, str(user_id))
+                yield conn
+                if begin:
+                    await conn.commit()
+            except BaseException:
+                await _to_completion(_abandon(conn))
+                raise
+            await conn.close()
+
+    def _shield(self) -> contextlib.AbstractContextManager[Any]:
+        """On SQLite, a unit of work finishes before an AnyIO cancellation (Starlette's, when
+        a client goes away) reaches it: AnyIO cancels again at every ``await`` until the
+        cancelled scope is left, which cuts short even SQLAlchemy's shielded cleanup of a
+        connection and can leave aiosqlite's thread holding the write lock. PostgreSQL needs
+        no shield: a connection that dies mid-transaction is rolled back by the server."""
+        return anyio.CancelScope(shield=True) if self._write_lock else contextlib.nullcontext()
+
+    async def accepts_writes(self) -> bool:
+        """Whether a write can start now: on SQLite the write lock can be taken, on PostgreSQL
+        the server is not read-only (a standby, ``default_transaction_read_only``). The wait
+        is the caller's to bound: a writer holding the lock makes this wait its turn."""
+        async with self.write() as conn:
+            if self.dialect == "postgresql":
+                setting = "SELECT current_setting('transaction_read_only')"
+                return bool((await conn.exec_driver_sql(setting)).scalar() == "off")
+        return True
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
 
 
-@contextlib.asynccontextmanager
-async def _plain_close(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    conn = await engine.connect().start()
+async def _abandon(conn: AsyncConnection) -> None:
+    """Roll back whatever ``conn`` has open and give it back to the pool.
+
+    On SQLite the rollback goes to the driver first: its thread runs it after any statement
+    still in flight (a cancelled ``await`` does not stop a statement the thread has started,
+    e.g. a ``BEGIN IMMEDIATE`` SQLAlchemy never saw succeed), so a transaction that statement
+    opens is ended too. The close then rolls back SQLAlchemy's own view of the connection.
+    """
     try:
-        yield conn
+        if conn.dialect.name == "sqlite" and not conn.invalidated:
+            raw = await raw_connection(conn)
+            try:
+                await raw.driver_connection.rollback()
+            except Exception as error:  # the driver is gone: nothing is left open on it
+                raw.invalidate(error)
     finally:
         await conn.close()
+
+
+async def _to_completion(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end in a task of its own while the caller is being cancelled (AnyIO
+    cancels a scope again at every ``await`` until it is left), then re-raise the
+    cancellation: cleanup cut short by a cancellation would leave a connection open."""
+    task = asyncio.ensure_future(work)
+    cancelled: BaseException | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            cancelled = error
+    if cancelled is not None:
+        raise cancelled
+    task.result()
 
 
 class DriverStatement:

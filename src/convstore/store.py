@@ -6,6 +6,7 @@ another user's row raises :class:`~convstore.errors.NotFound`, exactly like a mi
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import uuid
@@ -58,6 +59,10 @@ TIMEOUTS = frozenset({"57014", "55P03", "25P03"})
 """SQLSTATEs of a statement or lock wait cut short by the server's timeouts: query_canceled
 (``statement_timeout``), lock_not_available (``lock_timeout``) and
 idle_in_transaction_session_timeout. The transaction is rolled back; a retry may succeed."""
+CONNECTION_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+"""SQLSTATEs of a server that is going away or not taking connections: admin_shutdown,
+crash_shutdown, cannot_connect_now (starting or shutting down) and too_many_connections; with
+class 08 (connection exceptions) they are failures of the connection, not of the statement."""
 
 
 def _translate(exc: Exception) -> Exception:
@@ -77,7 +82,11 @@ def _translate(exc: Exception) -> Exception:
     if state == "42501" and "row-level security" in str(getattr(exc, "orig", "")):
         # A write the policies refuse names another user's row: as missing as any other.
         return NotFound("not found")
-    if isinstance(exc, UNAVAILABLE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+    if (
+        isinstance(exc, UNAVAILABLE)
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+        or (isinstance(state, str) and (state in CONNECTION_STATES or state.startswith("08")))
+    ):
         return DatabaseUnavailable("the database is unavailable; try again")
     return exc
 
@@ -137,7 +146,17 @@ class Store:
             return False
         return True
 
+    async def accepts_writes(self, within: float) -> bool:
+        """Whether a write could start within ``within`` seconds (see
+        :meth:`Database.accepts_writes`); False when the database is unreachable."""
+        try:
+            async with asyncio.timeout(within):
+                return await self.db.accepts_writes()
+        except (DBAPIError, *UNAVAILABLE):
+            return False
+
     async def close(self) -> None:
+        """Close the engine's pooled connections."""
         await self.db.dispose()
 
 

@@ -25,10 +25,11 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     summary="Readiness",
-    responses={503: {"model": Problem, "description": "The database is unreachable."}},
+    responses={503: {"model": Problem, "description": "The database cannot take a write now."}},
 )
 async def readyz(store: StoreDep) -> Health:
-    """The database answers (503 otherwise)."""
-    if not await store.ping():
-        raise DatabaseUnavailable("the database is not reachable")
+    """The database can take a write now (503 otherwise): reachable, not read-only, and on
+    SQLite its write lock free within ``CONVSTORE_READINESS_TIMEOUT_SECONDS``."""
+    if not await store.accepts_writes(store.settings.readiness_timeout_seconds):
+        raise DatabaseUnavailable("the database cannot take a write")
     return Health(status="ready")
