@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from convstore.assistant.schemas import ErrorFrame
-from convstore.assistant.service import ChatService, ChatTurn
+from convstore.assistant.service import ChatService, ChatTurn, TurnStream
 from convstore.conversations.schemas import MessageRead
 from convstore.errors import ConvstoreError, InvalidCredentials, InvalidInput
 from convstore.http.deps import API_PREFIX, AuthDep, CurrentUser, RateLimitsDep, StoreDep
@@ -75,7 +75,7 @@ async def _answer(
     chat = _chat(request)
     if stream:
         return StreamingResponse(
-            _events(chat, turn),
+            _events(chat.start(turn), chat.settings.chat_cancel_on_disconnect),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -87,10 +87,15 @@ async def _answer(
     return reply
 
 
-async def _events(chat: ChatService, turn: ChatTurn) -> AsyncIterator[str]:
-    async with contextlib.aclosing(chat.run(turn)) as frames:
-        async for frame in frames:
+async def _events(stream: TurnStream, cancel_on_disconnect: bool) -> AsyncIterator[str]:
+    """The turn's frames as Server-Sent Events; a client that goes away ends the turn when
+    ``cancel_on_disconnect`` (the turn runs on its own either way, see ChatService.start)."""
+    try:
+        async for frame in stream:
             yield f"event: {frame.type}\ndata: {frame.model_dump_json()}\n\n"
+    finally:
+        if cancel_on_disconnect:
+            stream.cancel()
 
 
 @router.post(

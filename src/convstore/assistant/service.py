@@ -59,6 +59,32 @@ class ChatTurn:
     reply: MessageRead
 
 
+class TurnStream:
+    """The frames of a turn that runs in a task of its own (:meth:`ChatService.start`).
+
+    The turn does not depend on its reader: a reader that never starts, or stops, leaves the
+    turn to finish and store its reply; :meth:`cancel` ends it early instead (the reply is
+    stored as interrupted).
+    """
+
+    def __init__(self, task: asyncio.Task[None], frames: asyncio.Queue[Frame | None]) -> None:
+        self._task = task
+        self._frames = frames
+
+    def __aiter__(self) -> TurnStream:
+        return self
+
+    async def __anext__(self) -> Frame:
+        frame = await self._frames.get()
+        if frame is None:
+            raise StopAsyncIteration
+        return frame
+
+    def cancel(self) -> None:
+        """End the turn now; its reply is finalised as ``error`` ("interrupted")."""
+        self._task.cancel()
+
+
 class ChatService:
     """Runs chat turns for one store and one assistant provider."""
 
@@ -66,12 +92,35 @@ class ChatService:
         self.store = store
         self.assistant = assistant
         self.settings = store.settings
+        self._running: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
-        """Release the provider's resources (its HTTP connections)."""
+        """End the turns still running (their replies stored as interrupted) and release the
+        provider's resources (its HTTP connections)."""
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
         close = getattr(self.assistant, "aclose", None)
         if close is not None:
             await close()
+
+    def start(self, turn: ChatTurn) -> TurnStream:
+        """Run ``turn`` in a task the service owns, from now on: whether or not anyone reads
+        its frames, the reply ends ``complete`` or ``error``, never left ``streaming`` (a
+        response whose client is gone before it starts never runs its body)."""
+        frames: asyncio.Queue[Frame | None] = asyncio.Queue()
+        task = asyncio.create_task(self._pump(turn, frames))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return TurnStream(task, frames)
+
+    async def _pump(self, turn: ChatTurn, frames: asyncio.Queue[Frame | None]) -> None:
+        try:
+            async with contextlib.aclosing(self.run(turn)) as produced:
+                async for frame in produced:
+                    frames.put_nowait(frame)
+        finally:
+            frames.put_nowait(None)
 
     async def begin(
         self, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str
