@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from convstore import Store
 from tests.auth.helpers import (
     API,
     assert_invalid,
@@ -18,6 +19,7 @@ from tests.auth.helpers import (
     login,
     me,
     refresh,
+    refresh_row,
 )
 from tests.support.api import Account, api_settings, client_for, register, running_app
 
@@ -56,6 +58,22 @@ class TestFormats:
         second = (await login(client, alice.email, alice.password)).json()
         assert first["refresh_token"] != second["refresh_token"]
         assert first["access_token"] != second["access_token"]
+
+    async def test_a_user_agent_with_control_characters_is_kept_cleaned(
+        self, client: httpx.AsyncClient, store: Store, alice: Account
+    ) -> None:
+        """The session keeps the User-Agent to show its owner; what a text column cannot hold
+        (NUL on PostgreSQL) or should not (terminal escapes) is replaced, never a 500."""
+        agent = "probe\x00/1 \x1b[31mred\x7f " + "x" * 600
+        response = await client.post(
+            f"{API}/login",
+            json={"email": alice.email, "password": alice.password},
+            headers={"User-Agent": agent},
+        )
+        assert response.status_code == 200, response.text
+        row = await refresh_row(store, response.json()["refresh_token"])
+        assert row is not None
+        assert row["user_agent"] == ("probe\ufffd/1 \ufffd[31mred\ufffd " + "x" * 600)[:512]
 
     @pytest.mark.parametrize(
         "body",

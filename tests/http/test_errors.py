@@ -158,12 +158,20 @@ FIELD_CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("GET", "/tasks", {"params": {"priority": "urgent"}}, "priority"),
     ("GET", "/tasks", {"params": {"completed": "maybe"}}, "completed"),
     ("GET", "/tasks", {"params": {"tag": "x" * 33}}, "tag"),
+    ("POST", "/tasks", {"json": {"title": "x", "tags": ["ok", "a\u0000b"]}}, "tags.1"),
+    ("POST", "/tasks", {"json": {"title": "x", "tags": ["a\u007fb"]}}, "tags.0"),
+    ("PATCH", "/tasks/{task}", {"json": {"tags": ["a\u0000b"]}}, "tags.0"),
+    ("PATCH", "/tasks/{task}", {"json": {"tags": ["a\u001bb"]}}, "tags.0"),
+    ("GET", "/tasks", {"params": {"tag": "a\u0000b"}}, "tag"),
+    ("GET", "/tasks", {"params": {"tag": "\u001b[31m"}}, "tag"),
 ]
 
 
-async def test_422_names_the_field(client: httpx.AsyncClient, alice: Account) -> None:
+async def test_422_names_the_field(client: httpx.AsyncClient, store: Store, alice: Account) -> None:
+    """Each bad input is a 422 naming its field, and none of them writes anything."""
     conv = await created(client, alice, f"{API}/conversations", {})
     task = await created(client, alice, f"{API}/tasks", {"title": "t"})
+    before = await db_snapshot(store, alice.id)
     failures = []
     for method, path, kwargs, field in FIELD_CASES:
         kwargs = {**kwargs, "headers": {**alice.headers, **kwargs.get("headers", {})}}
@@ -176,6 +184,7 @@ async def test_422_names_the_field(client: httpx.AsyncClient, alice: Account) ->
         except AssertionError as exc:
             failures.append(f"{method} {path} {kwargs.get('json', kwargs.get('params'))}: {exc}")
     assert not failures, "\n".join(failures)
+    assert await db_snapshot(store, alice.id) == before
 
 
 async def test_server_owned_fields_are_refused(

@@ -80,7 +80,9 @@ def parse_arguments(name: str, arguments: str | dict[str, Any]) -> ToolArgs:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise ValueError(f"invalid arguments for {name}: {problems}") from None
     except json.JSONDecodeError:

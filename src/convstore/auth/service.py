@@ -30,6 +30,7 @@ from convstore.auth.tokens import AccessTokens, ExternalIssuer, token_issuer
 from convstore.config import Settings
 from convstore.db import TENANT_SETTING, TOKEN_SETTING
 from convstore.errors import Conflict, InvalidCredentials, InvalidInput
+from convstore.kit.schemas import clean_line
 from convstore.kit.types import utc_now, uuid7
 from convstore.store import Store
 from convstore.users.repository import UserRepository
@@ -135,7 +136,7 @@ class Auth:
                 "family_id": family,
                 "created_at": now,
                 "expires_at": now + timedelta(seconds=self._idle_ttl()),
-                "user_agent": (user_agent or "")[:USER_AGENT_MAX] or None,
+                "user_agent": clean_line(user_agent or "", USER_AGENT_MAX) or None,
             }
         )
         return self._pair(user_id, family, raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -82,6 +83,11 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
+"""A client's request id is echoed when it is 1 to 128 visible ASCII characters (a header
+value may not carry controls); otherwise the response gets a fresh one."""
+
+
 class RequestIdMiddleware:
     """Echo the client's ``X-Request-ID`` (or make one) on every response."""
 
@@ -93,9 +99,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"")
-        request_id = (
-            given if 0 < len(given) <= 128 and given.isascii() else uuid.uuid4().hex.encode()
-        )
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex.encode()
 
         async def with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

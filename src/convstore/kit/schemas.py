@@ -25,14 +25,27 @@ def check_text(value: str) -> str:
     return value
 
 
-def check_line(value: str) -> str:
-    """A single line of text: not blank, no control characters. Outer whitespace is trimmed."""
+def check_identifier(value: str) -> str:
+    """One line kept exactly as given (an issuer's subject): no control characters, nothing
+    trimmed, since two identifiers differing in outer spaces are two identifiers."""
     if (bad := _DISALLOWED_LINE.search(value)) is not None:
         raise ValueError(f"contains a disallowed character U+{ord(bad.group()):04X}")
-    value = value.strip()
+    return value
+
+
+def check_line(value: str) -> str:
+    """A single line of text: not blank, no control characters. Outer whitespace is trimmed."""
+    value = check_identifier(value).strip()
     if not value:
         raise ValueError("must not be blank")
     return value
+
+
+def clean_line(value: str, max_chars: int) -> str:
+    """Text kept for information only, from a request header (a ``User-Agent``): each character
+    :func:`check_line` refuses becomes U+FFFD, and the text is cut to ``max_chars``. Refusing a
+    sign-in over such a header would help nobody; storing it as sent cannot work (NUL)."""
+    return _DISALLOWED_LINE.sub("\ufffd", value[:max_chars])
 
 
 def check_json(value: T) -> T:
