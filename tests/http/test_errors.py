@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import uuid
 from typing import Any
@@ -358,6 +360,43 @@ async def test_out_of_range_datetimes_are_422(
         response = await c.request(method, API + path, headers=alice.headers, **kwargs)
     assert_no_internals(response)  # even the 500 is bare
     assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/conversations", ["0001-01-01T00:00:00+01:00", str(uuid.UUID(int=1))]),
+        ("/conversations", ["9999-12-31T23:59:59-01:00", str(uuid.UUID(int=1))]),
+        ("/tasks", ["0001-01-01T00:00:00+01:00", str(uuid.UUID(int=1))]),
+        ("/tasks", ["9999-12-31T23:59:59-01:00", str(uuid.UUID(int=1))]),
+        ("/conversations/{conv}/messages", ["after", 2**31]),
+        ("/conversations/{conv}/messages", ["before", 2**63]),
+        ("/conversations/{conv}/messages", ["after", -1]),
+    ],
+)
+async def test_forged_cursors_out_of_range_are_422(
+    app: FastAPI, client: httpx.AsyncClient, alice: Account, path: str, key: list[Any]
+) -> None:
+    """A real cursor whose position is replaced by one no row can have (a seq past the
+    ``integer`` column, a time off the calendar in UTC) is a forgery like any other: a 422
+    naming it."""
+    conv = await created(client, alice, f"{API}/conversations", {})
+    for _ in range(2):
+        await created(client, alice, f"{API}/conversations", {})
+        await created(client, alice, f"{API}/tasks", {"title": "t"})
+        await created(
+            client, alice, f"{API}/conversations/{conv}/messages", {"role": "user", "content": "m"}
+        )
+    url = API + path.format(conv=conv)
+    first = await client.get(url, params={"limit": 1}, headers=alice.headers)
+    cursor = first.json()["next_cursor"]
+    data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**data, "k": key}).encode()).decode()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        response = await c.get(url, params={"cursor": forged.rstrip("=")}, headers=alice.headers)
+    assert_no_internals(response)
+    assert error_fields(response) == ["cursor"]
 
 
 async def test_405_lists_every_method_of_the_path(

@@ -309,6 +309,8 @@ class TestList:
             pytest.param([None, None], id="nulls"),
             pytest.param(["2030-01-01T00:00:00+00:00", "not-a-uuid"], id="bad-id"),
             pytest.param(["2030-01-01T00:00:00", str(uuid.uuid4())], id="naive-timestamp"),
+            pytest.param(["0001-01-01T00:00:00+01:00", str(uuid.uuid4())], id="before-year-1"),
+            pytest.param(["9999-12-31T23:59:59-01:00", str(uuid.uuid4())], id="after-year-9999"),
         ],
     )
     async def test_tampered_cursor_is_refused(self, me: UserScope, key: list[Any]) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from convstore.conversations.schemas import (
+    MAX_SEQ,
     ConversationCreate,
     ConversationRead,
     ConversationUpdate,
@@ -32,7 +33,7 @@ from convstore.http.errors import ERROR_RESPONSES
 from convstore.kit.pagination import Page
 
 router = APIRouter(prefix="/conversations", tags=["conversations"], responses=ERROR_RESPONSES)
-Seq = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="A message seq.")]
+Seq = Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="A message seq.")]
 
 
 def _conversation_url(conversation_id: uuid.UUID) -> str:

@@ -31,6 +31,9 @@ from convstore.kit.schemas import (
 )
 
 CONVERSATION_TITLE_MAX_LENGTH = 255
+MAX_SEQ = 2**31 - 1
+"""The largest message ``seq`` (an ``integer`` column: 32 bits on PostgreSQL). A position or
+cursor beyond it cannot name a message, and is refused before it reaches the database."""
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 
 ConversationTitle = Annotated[
