@@ -147,6 +147,29 @@ FIELD_CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "parent_id",
     ),
     ("PATCH", "/conversations/{conv}", {"json": {"metadata": {"": "empty key"}}}, "metadata"),
+    *[
+        (
+            "POST",
+            "/conversations/{conv}/messages",
+            {
+                "json": {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": "a",
+                            "type": "function",
+                            "function": {
+                                "name": "f",
+                                "arguments": '{"a": ' + "[" * depth + "]" * depth + "}",
+                            },
+                        }
+                    ],
+                }
+            },
+            "tool_calls.0.arguments",
+        )
+        for depth in (64, 3_000)  # with the object: 65 levels, and far more
+    ],
     ("GET", "/conversations", {"params": {"limit": 0}}, "limit"),
     ("GET", "/conversations", {"params": {"limit": "ten"}}, "limit"),
     ("GET", "/conversations", {"params": {"cursor": "!!!"}}, "cursor"),
@@ -185,6 +208,50 @@ async def test_422_names_the_field(client: httpx.AsyncClient, store: Store, alic
             assert_no_internals(response)
         except AssertionError as exc:
             failures.append(f"{method} {path} {kwargs.get('json', kwargs.get('params'))}: {exc}")
+    assert not failures, "\n".join(failures)
+    assert await db_snapshot(store, alice.id) == before
+
+
+UNDECODABLE_BODIES: dict[str, tuple[bytes, str]] = {
+    # name: (body, what the problem's message says)
+    "unclosed-10000": (b'{"email": ' + b"[" * 10_000, "nested deeper than 64 levels"),
+    "closed-3000": (b'{"x": ' + b"[" * 3_000 + b"]" * 3_000 + b"}", "nested deeper than 64 levels"),
+    "valid-65-levels": (b'{"x": ' + b"[" * 64 + b"]" * 64 + b"}", "nested deeper than 64 levels"),
+    "not-utf8": (b'{"title": "caf\xe9"}', "not valid UTF-8"),
+    "utf16": ('{"title": "x"}'.encode("utf-16"), "not valid UTF-8"),
+}
+"""JSON bodies the decoder refuses before any validation: too deep, or not UTF-8."""
+
+
+async def test_undecodable_bodies_are_422_naming_body_on_every_route(
+    app: FastAPI, client: httpx.AsyncClient, store: Store, alice: Account
+) -> None:
+    """Every route that reads a JSON body (login included, which reads its own) answers a body
+    nested too deep or not in UTF-8 with a 422 naming ``body``: never a 500, never a bare 400,
+    and nothing is written."""
+    mine = await seed(client, alice)
+    values = {
+        "conversation_id": mine.conversation,
+        "message_id": mine.message,
+        "task_id": mine.task,
+    }
+    targets = [(op.method, op.url(values)) for op in operations(app) if op.body_model is not None]
+    targets.append(("POST", f"{API}/auth/login"))
+    assert len(targets) >= 12
+    before = await db_snapshot(store, alice.id)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    headers = {**alice.headers, "content-type": "application/json"}
+    failures = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        for method, url in targets:
+            for name, (body, message) in UNDECODABLE_BODIES.items():
+                response = await c.request(method, url, content=body, headers=headers)
+                try:
+                    assert error_fields(response) == ["body"]
+                    assert message in response.json()["errors"][0]["message"], response.text
+                    assert_no_internals(response)
+                except AssertionError as exc:
+                    failures.append(f"{method} {url} {name}: {response.status_code} {exc}")
     assert not failures, "\n".join(failures)
     assert await db_snapshot(store, alice.id) == before
 

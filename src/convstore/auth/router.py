@@ -3,6 +3,7 @@ current user, password change and reset, and external-identity login."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response, status
@@ -32,11 +33,12 @@ from convstore.http.deps import (
     client_ip,
 )
 from convstore.http.errors import ERROR_RESPONSES
+from convstore.http.routing import ApiRoute
 from convstore.kit.validation import parse
 from convstore.users.schemas import Email, Password, UserName, UserRead, UserUpdate
 from convstore.users.service import user as user_service
 
-router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES, route_class=ApiRoute)
 
 _LOGIN_BODY = {
     "requestBody": {
@@ -89,8 +91,11 @@ async def _login_payload(request: Request) -> LoginRequest:
     else:
         try:
             data = await request.json()
-        except ValueError:
-            raise InvalidInput("the body must be JSON or an OAuth2 password form") from None
+        except ValueError as exc:
+            reason = f" ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+            raise InvalidInput(
+                f"the body must be JSON or an OAuth2 password form{reason}", field="body"
+            ) from None
     return parse(LoginRequest, data)
 
 

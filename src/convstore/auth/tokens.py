@@ -20,6 +20,7 @@ import jwt
 
 from convstore.config import Settings
 from convstore.errors import InvalidCredentials
+from convstore.kit.jsoninput import loads
 
 ACCESS_ALGORITHM = "HS256"
 ACCESS_TYPE = "access"
@@ -189,7 +190,7 @@ class ExternalIssuer:
         try:
             response = await client.get(self._jwks_url)
             response.raise_for_status()
-            jwks = jwt.PyJWKSet.from_dict(response.json())
+            jwks = jwt.PyJWKSet.from_dict(loads(response.content))
         except (httpx.HTTPError, ValueError, jwt.PyJWTError):
             return  # keep the keys we have; the next attempt waits for the cooldown
         finally:

@@ -30,9 +30,15 @@ from convstore.http.deps import (
     WriteConn,
 )
 from convstore.http.errors import ERROR_RESPONSES
+from convstore.http.routing import ApiRoute
 from convstore.kit.pagination import Page
 
-router = APIRouter(prefix="/conversations", tags=["conversations"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/conversations",
+    tags=["conversations"],
+    responses=ERROR_RESPONSES,
+    route_class=ApiRoute,
+)
 Seq = Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="A message seq.")]
 
 

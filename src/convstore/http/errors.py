@@ -102,6 +102,8 @@ def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
         path = _field_path(tuple(err.get("loc", ())))
         if err.get("type") == "json_invalid":  # its loc ends in a character offset, not a field
             path = "body"
+            reason = (err.get("ctx") or {}).get("error")
+            message = f"not valid JSON: {reason}" if reason else "not valid JSON"
         elif path == "body" and ": " in message:  # cross-field rules name their field
             path, _, message = message.partition(": ")
         errors.append(FieldError(path, message, str(err.get("type", "invalid"))))

@@ -10,6 +10,8 @@ from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
+from convstore.kit.jsoninput import MAX_JSON_DEPTH, nesting_exceeds
+
 T = TypeVar("T")
 
 _DISALLOWED_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -46,6 +48,15 @@ def clean_line(value: str, max_chars: int) -> str:
     :func:`check_line` refuses becomes U+FFFD, and the text is cut to ``max_chars``. Refusing a
     sign-in over such a header would help nobody; storing it as sent cannot work (NUL)."""
     return _DISALLOWED_LINE.sub("\ufffd", value[:max_chars])
+
+
+def check_nesting(value: T) -> T:
+    """Refuse a JSON value nested deeper than ``MAX_JSON_DEPTH`` levels. Run before the value
+    is validated: validation itself recurses, and gives up around 255 levels with an error
+    naming every level in between."""
+    if nesting_exceeds(value):
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
 
 
 def check_json(value: T) -> T:

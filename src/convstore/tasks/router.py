@@ -16,6 +16,7 @@ from convstore.http.deps import (
     WriteConn,
 )
 from convstore.http.errors import ERROR_RESPONSES
+from convstore.http.routing import ApiRoute
 from convstore.kit.pagination import Page
 from convstore.kit.schemas import UTCDateTime
 from convstore.kit.validation import parse
@@ -29,7 +30,7 @@ from convstore.tasks.schemas import (
 )
 from convstore.tasks.service import task as task_service
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES, route_class=ApiRoute)
 
 
 @router.get("", summary="List tasks")
