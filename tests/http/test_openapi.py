@@ -89,3 +89,37 @@ async def test_docs_page(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
+
+
+CONFLICTS = frozenset(
+    {
+        ("POST", f"{API}/auth/register"),
+        ("PATCH", f"{API}/auth/me"),
+        ("POST", f"{API}/conversations/{{conversation_id}}/messages"),
+    }
+)
+"""Operations that answer 409 besides the ones taking an ``Idempotency-Key`` (a taken email,
+a tool call answered twice)."""
+
+
+async def test_openapi_documents_conflicts_and_undecodable_bodies(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """409 where a write can collide (register's taken email among them), and on every route
+    reading a JSON body a 422 that says a body not UTF-8 or nested too deep is one too."""
+    doc = (await client.get("/openapi.json")).json()
+    failures = []
+    for op in operations(app):
+        responses = doc["paths"][op.path][op.method.lower()]["responses"]
+        key = (op.method, op.path)
+        if (key in CONFLICTS or "idempotency-key" in op.header_params) and not (
+            _problem_documented(responses, 409)
+        ):
+            failures.append(f"{op}: 409 not documented")
+        reads_body = op.body_model is not None or key == ("POST", f"{API}/auth/login")
+        if reads_body:
+            described = responses.get("422", {}).get("description", "")
+            if not ("UTF-8" in described and "64 levels" in described):
+                failures.append(f"{op}: the 422 does not mention undecodable bodies")
+    assert not failures, "\n".join(failures)
+    assert len([op for op in operations(app) if (op.method, op.path) in CONFLICTS]) == 3

@@ -32,7 +32,7 @@ from convstore.http.deps import (
     WriteConn,
     client_ip,
 )
-from convstore.http.errors import ERROR_RESPONSES
+from convstore.http.errors import CONFLICT_RESPONSES, ERROR_RESPONSES
 from convstore.http.routing import ApiRoute
 from convstore.kit.validation import parse
 from convstore.users.schemas import Email, Password, UserName, UserRead, UserUpdate
@@ -104,6 +104,7 @@ async def _login_payload(request: Request) -> LoginRequest:
     status_code=status.HTTP_201_CREATED,
     summary="Create an account",
     dependencies=[AuthRateLimit],
+    responses=CONFLICT_RESPONSES,
 )
 async def register(
     body: RegisterRequest, store: StoreDep, auth: AuthDep, response: Response
@@ -150,7 +151,7 @@ async def get_me(user: CurrentUser) -> UserRead:
     return user
 
 
-@router.patch("/me", summary="Update the signed-in user")
+@router.patch("/me", summary="Update the signed-in user", responses=CONFLICT_RESPONSES)
 async def update_me(body: MeUpdate, user: CurrentUser, store: StoreDep, auth: AuthDep) -> UserRead:
     """Change the name; changing the email or password also needs `current_password`.
 
@@ -220,7 +221,12 @@ async def confirm_password_reset(
     await auth.confirm_reset(store, body.token, body.new_password)
 
 
-@router.post("/external", summary="Sign in with an external identity", dependencies=[AuthRateLimit])
+@router.post(
+    "/external",
+    summary="Sign in with an external identity",
+    dependencies=[AuthRateLimit],
+    responses=CONFLICT_RESPONSES,
+)
 async def external_login(
     request: Request, body: ExternalLoginRequest, store: StoreDep, auth: AuthDep
 ) -> TokenPair:

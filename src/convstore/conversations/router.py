@@ -29,7 +29,7 @@ from convstore.http.deps import (
     SettingsDep,
     WriteConn,
 )
-from convstore.http.errors import ERROR_RESPONSES
+from convstore.http.errors import CONFLICT_RESPONSES, ERROR_RESPONSES
 from convstore.http.routing import ApiRoute
 from convstore.kit.pagination import Page
 
@@ -60,7 +60,12 @@ async def list_conversations(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Start a conversation")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Start a conversation",
+    responses=CONFLICT_RESPONSES,
+)
 async def create_conversation(
     body: ConversationCreate,
     user: CurrentUser,
@@ -143,7 +148,10 @@ async def list_messages(
 
 
 @router.post(
-    "/{conversation_id}/messages", status_code=status.HTTP_201_CREATED, summary="Append a message"
+    "/{conversation_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    summary="Append a message",
+    responses=CONFLICT_RESPONSES,
 )
 async def append_message(
     conversation_id: uuid.UUID,
