@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     external_public_key: str | None = None
     """PEM public key of the external issuer (instead of a JWKS URL)."""
     external_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
+    external_email_verified: bool = False
+    """Trust the issuer's ``email`` claim without ``email_verified: true`` (for an issuer that
+    only ever puts verified addresses in its tokens). ``email_verified: false`` is never
+    trusted. An untrusted address gives the account a placeholder one."""
     jwks_cache_seconds: int = Field(default=300, ge=1)
     jwks_refetch_cooldown_seconds: int = Field(default=30, ge=0)
     """An unknown ``kid`` triggers at most one JWKS fetch per this many seconds."""
@@ -132,6 +136,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     """``serve``'s uvicorn worker processes. Above one, give the rate limiter a shared storage
     (``rate_limit_storage_url``): with ``memory://`` each worker counts on its own."""
+    api_docs: bool | None = None
+    """Serve ``/docs``, ``/redoc`` and ``/openapi.json``. Unset: on, except in production,
+    where the map of the whole API is not handed to whoever asks."""
     access_log: bool = True
     """``serve`` logs one line per request (uvicorn's access log)."""
 
@@ -148,6 +155,11 @@ class Settings(BaseSettings):
     """Login, register, refresh and password-reset requests per client IP."""
     rate_limit_login_account: str = "5/minute"
     """Login attempts per account and client IP."""
+
+    @property
+    def serves_api_docs(self) -> bool:
+        """Whether the API documents are served (``api_docs``, or its default)."""
+        return self.api_docs if self.api_docs is not None else self.env != "production"
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -8,6 +8,9 @@ import re
 import httpx
 import pytest
 
+from tests.http.helpers import API
+from tests.support.api import register
+
 
 @pytest.mark.parametrize(
     ("given", "echoed"),
@@ -32,3 +35,28 @@ async def test_a_request_id_is_echoed_only_when_it_is_visible_ascii(
         assert answered == given
     else:
         assert re.fullmatch(r"[0-9a-f]{32}", answered), answered
+
+
+def assert_not_stored(response: httpx.Response) -> None:
+    """RFC 6749 §5.1: a response carrying tokens must not be cached."""
+    assert response.status_code == 200, response.text
+    assert "access_token" in response.json()
+    assert response.headers["cache-control"] == "no-store", response.headers
+    assert response.headers["pragma"] == "no-cache", response.headers
+
+
+async def test_token_responses_are_not_cacheable(client: httpx.AsyncClient) -> None:
+    alice = await register(client)
+    creds = {"email": alice.email, "password": alice.password}
+    assert_not_stored(await client.post(f"{API}/auth/login", json=creds))
+    form = {"username": alice.email, "password": alice.password}
+    assert_not_stored(await client.post(f"{API}/auth/login", data=form))
+    assert_not_stored(
+        await client.post(f"{API}/auth/refresh", json={"refresh_token": alice.refresh_token})
+    )
+    changed = await client.post(
+        f"{API}/auth/password/change",
+        json={"current_password": alice.password, "new_password": "another long passphrase"},
+        headers=alice.headers,
+    )
+    assert_not_stored(changed)

@@ -27,6 +27,7 @@ from convstore.http.deps import (
     AuthDep,
     AuthRateLimit,
     CurrentUser,
+    NoStore,
     RateLimitsDep,
     StoreDep,
     WriteConn,
@@ -115,7 +116,12 @@ async def register(
     return user
 
 
-@router.post("/login", summary="Sign in", openapi_extra=_LOGIN_BODY, dependencies=[AuthRateLimit])
+@router.post(
+    "/login",
+    summary="Sign in",
+    openapi_extra=_LOGIN_BODY,
+    dependencies=[AuthRateLimit, NoStore],
+)
 async def login(
     request: Request, store: StoreDep, auth: AuthDep, limits: RateLimitsDep
 ) -> TokenPair:
@@ -125,7 +131,7 @@ async def login(
     return await auth.login(store, data.email, data.password, _user_agent(request))
 
 
-@router.post("/refresh", summary="Rotate the refresh token", dependencies=[AuthRateLimit])
+@router.post("/refresh", summary="Rotate the refresh token", dependencies=[AuthRateLimit, NoStore])
 async def refresh(body: RefreshRequest, store: StoreDep, auth: AuthDep) -> TokenPair:
     """Trade a refresh token for a new pair; the old one stops working (reuse ends the session)."""
     return await auth.refresh(store, body.refresh_token)
@@ -184,7 +190,7 @@ async def delete_me(
         await user_service.delete(conn, user.id)
 
 
-@router.post("/password/change", summary="Change the password")
+@router.post("/password/change", summary="Change the password", dependencies=[NoStore])
 async def change_password(
     request: Request, body: PasswordChangeRequest, user: CurrentUser, store: StoreDep, auth: AuthDep
 ) -> TokenPair:
@@ -224,7 +230,7 @@ async def confirm_password_reset(
 @router.post(
     "/external",
     summary="Sign in with an external identity",
-    dependencies=[AuthRateLimit],
+    dependencies=[AuthRateLimit, NoStore],
     responses=CONFLICT_RESPONSES,
 )
 async def external_login(

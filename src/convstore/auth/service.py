@@ -32,9 +32,10 @@ from convstore.db import TENANT_SETTING, TOKEN_SETTING
 from convstore.errors import Conflict, InvalidCredentials, InvalidInput
 from convstore.kit.schemas import clean_line
 from convstore.kit.types import utc_now, uuid7
+from convstore.kit.validation import parse
 from convstore.store import Store
 from convstore.users.repository import UserRepository
-from convstore.users.schemas import UserCreate, UserRead
+from convstore.users.schemas import UserCreate, UserRead, UserUpdate
 from convstore.users.service import user as user_service
 
 USER_AGENT_MAX = 512
@@ -47,6 +48,18 @@ def hash_token(raw: str) -> str:
 
 def _bad_credentials() -> InvalidCredentials:
     return InvalidCredentials("incorrect email or password")
+
+
+def _profile_field(name: str, value: Any) -> str | None:
+    """``value`` as the user's field ``name`` (normalised like any input), or None if the
+    field's rules refuse it."""
+    if not isinstance(value, str):
+        return None
+    try:
+        kept: str | None = getattr(parse(UserUpdate, {name: value}), name)
+    except InvalidInput:
+        return None
+    return kept
 
 
 def _bad_refresh() -> InvalidCredentials:
@@ -327,7 +340,7 @@ class Auth:
             claims = await self.external.verify(token)
             async with store.reading() as conn:
                 row = await UserRepository(conn).get_by_identity(
-                    self.external.issuer, str(claims["sub"])[:255]
+                    self.external.issuer, claims["sub"]
                 )
             if row is None:
                 async with store.writing() as conn:
@@ -360,7 +373,7 @@ class Auth:
         """The user for (issuer, subject), created on first sight (race-free)."""
         assert self.external is not None
         repo = UserRepository(conn)
-        issuer, subject = self.external.issuer, str(claims["sub"])[:255]
+        issuer, subject = self.external.issuer, claims["sub"]
         row = await repo.get_by_identity(issuer, subject)
         if row is None:
             row = await self._create_external(conn, issuer, subject, claims)
@@ -368,27 +381,37 @@ class Auth:
             raise InvalidCredentials("invalid or expired token")
         return UserRead.model_validate(row)
 
+    def _external_profile(self, claims: dict[str, Any]) -> tuple[str | None, str | None]:
+        """The email and name a first sign-in provisions, each None when not kept.
+
+        The address is kept only when the issuer vouches for it: ``email_verified`` is the
+        boolean true, or ``external_email_verified`` says the issuer only issues verified
+        addresses (an explicit false still wins). At many issuers anyone can type any address
+        into a profile; trusted blindly, it would give them that address here. A claim that
+        fails the rules of the user's field (not an address, control characters, too long) is
+        dropped rather than refusing the sign-in over a profile detail.
+        """
+        verified = claims.get("email_verified")
+        trusted = verified is True or (self.settings.external_email_verified and verified is None)
+        email = _profile_field("email", claims.get("email")) if trusted else None
+        return email, _profile_field("name", claims.get("name"))
+
     async def _create_external(
         self, conn: AsyncConnection, issuer: str, subject: str, claims: dict[str, Any]
     ) -> Any:
         repo = UserRepository(conn)
-        email = claims.get("email")
-        if (
-            not isinstance(email, str)
-            or claims.get("email_verified") is False
-            or (await repo.get_by_email(email.strip().lower()) is not None)
-        ):
+        email, name = self._external_profile(claims)
+        if email is None or await repo.get_by_email(email) is not None:
             digest = hashlib.sha256(f"{issuer}|{subject}".encode()).hexdigest()[:24]
             email = f"{digest}@external.invalid"  # reserved domain: never deliverable
-        name = claims.get("name") if isinstance(claims.get("name"), str) else None
         now = utc_now()
         try:
             async with conn.begin_nested():
                 return await repo.insert(
                     {
                         "id": uuid7(),
-                        "email": email.strip().lower()[:320],
-                        "name": name[:200] if name else None,
+                        "email": email,
+                        "name": name,
                         "role": "user",
                         "auth_provider": issuer,
                         "auth_subject": subject,

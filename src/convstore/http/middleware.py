@@ -1,4 +1,5 @@
-"""ASGI middleware: request body size limit (413) and request ids."""
+"""ASGI middleware: request body size limit (413), request ids, and the headers every response
+carries."""
 
 from __future__ import annotations
 
@@ -109,3 +110,33 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_id)
+
+
+class StandardHeadersMiddleware:
+    """Add ``X-Content-Type-Options: nosniff`` to every HTTP response, the ones other
+    middleware send on their own (the 413) included: a browser must never guess a type other
+    than the declared one (JSON, problem+json, the docs' HTML)."""
+
+    HEADERS = ((b"x-content-type-options", b"nosniff"),)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = [
+                    h for h in message.get("headers", []) if h[0].lower() not in _REPLACED
+                ]
+                headers.extend(self.HEADERS)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+_REPLACED = frozenset(name for name, _ in StandardHeadersMiddleware.HEADERS)
