@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Body, Request, Response, status
 from pydantic import BaseModel, Field
 
 from convstore.auth.passwords import check_password_policy
@@ -207,10 +207,15 @@ async def change_password(
     dependencies=[AuthRateLimit],
 )
 async def request_password_reset(
-    body: PasswordResetRequest, store: StoreDep, auth: AuthDep
+    body: PasswordResetRequest, store: StoreDep, auth: AuthDep, background: BackgroundTasks
 ) -> Accepted:
-    """Send a reset token to the address if it has an account; the answer is always the same."""
-    await auth.request_reset(store, body.email)
+    """Send a reset token to the address if it has an account; the answer is always the same.
+
+    The answer leaves before the address is even looked up: the lookup, the token and its
+    delivery run after the response (see ``Auth.request_reset_later``), so neither its
+    content nor its timing can tell a known address from an unknown one.
+    """
+    background.add_task(auth.request_reset_later, store, body.email)
     return Accepted(detail="if the address has an account, a reset message is on its way")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,7 @@ from convstore.users.schemas import UserCreate, UserRead, UserUpdate
 from convstore.users.service import user as user_service
 
 USER_AGENT_MAX = 512
+log = logging.getLogger("convstore.auth")
 
 
 def hash_token(raw: str) -> str:
@@ -295,8 +297,26 @@ class Auth:
         await RefreshTokenRepository(conn).revoke_user(user_id, now)
         await ResetTokenRepository(conn).expire_for_user(user_id, now)
 
+    async def request_reset_later(self, store: Store, email: str) -> None:
+        """:meth:`request_reset`, run after the answer has been sent; a failure is logged.
+
+        Why deferred rather than made equal: a known address costs a token insert, a commit
+        that must reach the disk, and a delivery (an email, in production: the slowest part by
+        far); an unknown one costs a lookup. Padding the unknown path with the same work would
+        need a write that means nothing and a delivery that goes nowhere, and would still only
+        be as equal as two different statements can be. With the work after the response,
+        every request gets the same answer after the same work (validation and the rate limit),
+        by construction. The work does not hold the connection either: the server reads the
+        next request meanwhile.
+        """
+        try:
+            await self.request_reset(store, email)
+        except Exception:
+            log.exception("a password reset request could not be completed")
+
     async def request_reset(self, store: Store, email: str) -> None:
-        """Send a reset token when the account exists; the caller answers the same either way."""
+        """Send a reset token when the account exists; the caller answers the same either way
+        (the API runs this after its answer: :meth:`request_reset_later`)."""
         raw = secrets.token_urlsafe(32)
         now = utc_now()
         expires = now + timedelta(seconds=self.settings.password_reset_ttl_seconds)
