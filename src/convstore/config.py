@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     """Login, register, refresh and password-reset requests per client IP."""
     rate_limit_login_account: str = "5/minute"
     """Login attempts per account and client IP."""
+    rate_limit_login_account_failures: str = "20/hour"
+    """Failed logins per account over every client IP together: past it, the account's logins
+    are refused (429) except from a client IP that signed in to it recently
+    (``login_known_client_days``). Bounds a distributed guessing attack to this many guesses
+    an hour, however many addresses it comes from."""
+    login_known_client_days: int = Field(default=30, ge=0)
+    """A client IP that signed in to an account stays exempt from that account's failure cap
+    this long, so an attack cannot lock the owner out of where they usually sign in
+    (0: no exemption)."""
 
     @property
     def serves_api_docs(self) -> bool:

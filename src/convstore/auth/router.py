@@ -21,7 +21,7 @@ from convstore.auth.schemas import (
     RegisterRequest,
     TokenPair,
 )
-from convstore.errors import InvalidInput
+from convstore.errors import InvalidCredentials, InvalidInput
 from convstore.http.deps import (
     API_PREFIX,
     AuthDep,
@@ -127,8 +127,15 @@ async def login(
 ) -> TokenPair:
     """Exchange an email and password (JSON, or the OAuth2 form) for a token pair."""
     data = await _login_payload(request)
-    await limits.hit(limits.login_account, "login", data.email, client_ip(request))
-    return await auth.login(store, data.email, data.password, _user_agent(request))
+    ip = client_ip(request)
+    await limits.check_login(data.email, ip)
+    try:
+        pair = await auth.login(store, data.email, data.password, _user_agent(request))
+    except InvalidCredentials:
+        await limits.login_failed(data.email)
+        raise
+    await limits.login_succeeded(data.email, ip)
+    return pair
 
 
 @router.post("/refresh", summary="Rotate the refresh token", dependencies=[AuthRateLimit, NoStore])
