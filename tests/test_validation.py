@@ -667,6 +667,14 @@ class TestJsonNesting:
             assert err.fields == [field], (depth, err.fields)
             assert "nested deeper than 64 levels" in err.errors[0].message, err.errors
 
+    async def test_an_integer_python_cannot_write_out_is_refused(
+        self, store: Store, user: UserRead, me: UserScope, conv: ConversationRead
+    ) -> None:
+        """More than 4,300 digits: Python refuses to turn it into text (so into JSON)."""
+        for call, field in self.cases(me, conv, 10**5_000):
+            err = await _rejected(store, user, call)
+            assert err.fields == [field], err.fields
+
     @pytest.mark.parametrize("depth", [65, 3_000])
     async def test_tool_call_arguments_text_deeper_than_64_levels_is_refused(
         self, store: Store, user: UserRead, me: UserScope, conv: ConversationRead, depth: int

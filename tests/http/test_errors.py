@@ -219,6 +219,7 @@ UNDECODABLE_BODIES: dict[str, tuple[bytes, str]] = {
     "valid-65-levels": (b'{"x": ' + b"[" * 64 + b"]" * 64 + b"}", "nested deeper than 64 levels"),
     "not-utf8": (b'{"title": "caf\xe9"}', "not valid UTF-8"),
     "utf16": ('{"title": "x"}'.encode("utf-16"), "not valid UTF-8"),
+    "integer-of-5000-digits": (b'{"x": ' + b"7" * 5_000 + b"}", "4300 digits"),
 }
 """JSON bodies the decoder refuses before any validation: too deep, or not UTF-8."""
 

@@ -31,8 +31,9 @@ def loads(data: str | bytes | bytearray) -> Any:
     encodings ``json.loads`` guesses from bytes are refused.
 
     Raises:
-        json.JSONDecodeError: not UTF-8, not JSON, or (:class:`JSONTooDeep`) too deep. It is a
-            ``ValueError``, and FastAPI answers it as an invalid body.
+        json.JSONDecodeError: not UTF-8, not JSON, a number Python refuses to convert (more
+            than 4,300 digits), or (:class:`JSONTooDeep`) too deep. It is a ``ValueError``,
+            and FastAPI answers it as an invalid body.
     """
     if isinstance(data, bytes | bytearray):
         try:
@@ -47,6 +48,10 @@ def loads(data: str | bytes | bytearray) -> Any:
         value = json.loads(text)
     except RecursionError:
         raise JSONTooDeep(text) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer of more than sys.get_int_max_str_digits() digits
+        raise json.JSONDecodeError(str(exc), text, 0) from None
     # No document with at most MAX_JSON_DEPTH opening brackets can be deeper than that: only
     # documents with more are walked.
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and nesting_exceeds(value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
@@ -59,15 +60,24 @@ def check_nesting(value: T) -> T:
     return value
 
 
+_MAX_INT_DIGITS = sys.get_int_max_str_digits()
+_MAX_INT_BITS = int(_MAX_INT_DIGITS * math.log2(10)) if _MAX_INT_DIGITS else math.inf
+"""Integers up to this many bits have at most ``_MAX_INT_DIGITS`` digits (0: no limit)."""
+
+
 def check_json(value: T) -> T:
     """Apply :func:`check_text` to every string (keys included) of a JSON value, and refuse
     non-finite numbers: PostgreSQL's JSONB refuses NUL, unpaired surrogates, NaN and infinities
-    (SQLite would store ``null``), and the API refuses them on both databases."""
+    (SQLite would store ``null``), and the API refuses them on both databases. Integers Python
+    will not write out as text (more than ``sys.get_int_max_str_digits()`` digits) cannot be
+    stored as JSON either."""
     if isinstance(value, str):
         check_text(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("numbers must be finite (no NaN or Infinity)")
+    elif isinstance(value, int) and abs(value).bit_length() > _MAX_INT_BITS:
+        raise ValueError(f"integers must have at most {_MAX_INT_DIGITS} digits")
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(key)
