@@ -605,3 +605,99 @@ class TestJsonPayloadText:
         for call, field in cases:
             err = await _rejected(store, user, call)
             assert err.fields[0].startswith(field), (field, err.fields)
+
+
+def _nested(depth: int) -> Any:
+    """``depth`` arrays, one inside the other, around a number."""
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _nested_text(value: dict[str, Any]) -> str:
+    """``value`` (one key, nested arrays around a number) as JSON text, at any depth (the
+    ``json`` module cannot write beyond the recursion limit)."""
+    ((key, inner),) = value.items()
+    depth = 0
+    while isinstance(inner, list):
+        inner, depth = inner[0], depth + 1
+    return f'{{"{key}": {"[" * depth}{inner}{"]" * depth}}}'
+
+
+class TestJsonNesting:
+    """A JSON value (metadata, tool-call arguments, tool results, usage) holds at most 64 levels
+    of arrays and objects, the value itself counting as one. Deeper is invalid input naming the
+    field, however deep: never a RecursionError, and never a row that cannot be read back."""
+
+    def cases(
+        self, me: UserScope, conv: ConversationRead, inner: Any, as_text: bool = False
+    ) -> list[tuple[Callable[[], Awaitable[Any]], str]]:
+        """Each JSON field holding ``{"k": inner}`` (the arguments also as JSON text)."""
+        value = {"k": inner}
+        arguments: Any = _nested_text(value) if as_text else value
+        call = {"id": f"c{uuid.uuid4().hex[:8]}", "name": "f", "arguments": arguments}
+        tool_id = f"t{uuid.uuid4().hex[:8]}"
+        result = {"tool_call_id": tool_id, "output": value}
+        return [
+            (lambda: me.conversations.update(conv.id, metadata=value), "metadata"),
+            (
+                lambda: me.messages.append(conv.id, role="user", content="x", metadata=value),
+                "metadata",
+            ),
+            (
+                lambda: me.messages.append(conv.id, role="assistant", tool_calls=[call]),
+                "tool_calls.0.arguments",
+            ),
+            (lambda: me.messages.append(conv.id, role="assistant", usage=value), "usage"),
+            (
+                lambda: me.messages.append(
+                    conv.id, role="tool", tool_call_id=tool_id, tool_results=[result]
+                ),
+                "tool_results.0.output",
+            ),
+        ]
+
+    @pytest.mark.parametrize("depth", [65, 300, 10_000])
+    async def test_deeper_than_64_levels_is_refused(
+        self, store: Store, user: UserRead, me: UserScope, conv: ConversationRead, depth: int
+    ) -> None:
+        for call, field in self.cases(me, conv, _nested(depth - 1)):
+            err = await _rejected(store, user, call)
+            assert err.fields == [field], (depth, err.fields)
+            assert "nested deeper than 64 levels" in err.errors[0].message, err.errors
+
+    async def test_an_integer_python_cannot_write_out_is_refused(
+        self, store: Store, user: UserRead, me: UserScope, conv: ConversationRead
+    ) -> None:
+        """More than 4,300 digits: Python refuses to turn it into text (so into JSON)."""
+        for call, field in self.cases(me, conv, 10**5_000):
+            err = await _rejected(store, user, call)
+            assert err.fields == [field], err.fields
+
+    @pytest.mark.parametrize("depth", [65, 3_000])
+    async def test_tool_call_arguments_text_deeper_than_64_levels_is_refused(
+        self, store: Store, user: UserRead, me: UserScope, conv: ConversationRead, depth: int
+    ) -> None:
+        (call, field) = self.cases(me, conv, _nested(depth - 1), as_text=True)[2]
+        err = await _rejected(store, user, call)
+        assert err.fields == [field]
+        assert "nested deeper than 64 levels" in err.errors[0].message, err.errors
+
+    async def test_64_levels_are_stored_and_read_back(
+        self, me: UserScope, conv: ConversationRead
+    ) -> None:
+        inner = _nested(63)
+        for call, field in self.cases(me, conv, inner) + self.cases(me, conv, inner, True)[2:3]:
+            stored = await call()
+            if field == "metadata" and hasattr(stored, "messages_count"):
+                assert (await me.conversations.get(conv.id)).metadata == {"k": inner}
+                continue
+            read = (await me.messages.get(conv.id, stored.id)).model_dump(mode="json")
+            top = field.split(".")[0]
+            value = read[top][0] if "." in field else read[top]
+            if top == "tool_calls":
+                value = value["arguments"]
+            elif top == "tool_results":
+                value = value["output"]
+            assert value == {"k": inner}, field

@@ -194,6 +194,8 @@ def serve(
         "log_level": "info",
         "access_log": settings.access_log if access_log is None else access_log,
         "proxy_headers": True,
+        "server_header": False,  # no "server: uvicorn": the stack is nobody's business
+        "date_header": True,
     }
     _log_to_stderr()
     application: Any = None

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     external_public_key: str | None = None
     """PEM public key of the external issuer (instead of a JWKS URL)."""
     external_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
+    external_email_verified: bool = False
+    """Trust the issuer's ``email`` claim without ``email_verified: true`` (for an issuer that
+    only ever puts verified addresses in its tokens). ``email_verified: false`` is never
+    trusted. An untrusted address gives the account a placeholder one."""
     jwks_cache_seconds: int = Field(default=300, ge=1)
     jwks_refetch_cooldown_seconds: int = Field(default=30, ge=0)
     """An unknown ``kid`` triggers at most one JWKS fetch per this many seconds."""
@@ -139,6 +143,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     """``serve``'s uvicorn worker processes. Above one, give the rate limiter a shared storage
     (``rate_limit_storage_url``): with ``memory://`` each worker counts on its own."""
+    api_docs: bool | None = None
+    """Serve ``/docs``, ``/redoc`` and ``/openapi.json``. Unset: on, except in production,
+    where the map of the whole API is not handed to whoever asks."""
     access_log: bool = True
     """``serve`` logs one line per request (uvicorn's access log)."""
 
@@ -155,6 +162,20 @@ class Settings(BaseSettings):
     """Login, register, refresh and password-reset requests per client IP."""
     rate_limit_login_account: str = "5/minute"
     """Login attempts per account and client IP."""
+    rate_limit_login_account_failures: str = "20/hour"
+    """Failed logins per account over every client IP together: past it, the account's logins
+    are refused (429) except from a client IP that signed in to it recently
+    (``login_known_client_days``). Bounds a distributed guessing attack to this many guesses
+    an hour, however many addresses it comes from."""
+    login_known_client_days: int = Field(default=30, ge=0)
+    """A client IP that signed in to an account stays exempt from that account's failure cap
+    this long, so an attack cannot lock the owner out of where they usually sign in
+    (0: no exemption)."""
+
+    @property
+    def serves_api_docs(self) -> bool:
+        """Whether the API documents are served (``api_docs``, or its default)."""
+        return self.api_docs if self.api_docs is not None else self.env != "production"
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

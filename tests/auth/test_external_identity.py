@@ -90,7 +90,7 @@ class TestAcceptance:
     ) -> None:
         subject = f"user-{uuid.uuid4().hex}"
         email = f"{subject}@idp.example"
-        token = k1.sign(_claims(subject, email=email, name="Ext User"))
+        token = k1.sign(_claims(subject, email=email, email_verified=True, name="Ext User"))
         first = await me(external.client, token)
         assert first.status_code == 200, first.text
         user = first.json()
@@ -119,6 +119,8 @@ class TestAcceptance:
         subject = f"user-{uuid.uuid4().hex}"
         exchanged = await c.post(f"{API}/external", json={"id_token": k1.sign(_claims(subject))})
         assert exchanged.status_code == 200, exchanged.text
+        assert exchanged.headers["cache-control"] == "no-store"
+        assert exchanged.headers["pragma"] == "no-cache"
         pair = exchanged.json()
         assert pair["expires_in"] == 900
         mine = await me(c, pair["access_token"])
@@ -138,6 +140,65 @@ class TestAcceptance:
         unverified = k1.sign(_claims(email=f"{uuid.uuid4().hex}@idp.example", email_verified=False))
         assert (await me(external.client, unverified)).json()["email"].endswith("@external.invalid")
 
+    @pytest.mark.parametrize(
+        "verified",
+        [None, False, "true", 1],
+        ids=["claim-missing", "false", "string-true", "number-1"],
+    )
+    async def test_an_email_is_only_trusted_when_the_issuer_says_it_is_verified(
+        self, external: External, k1: RsaKey, verified: Any
+    ) -> None:
+        """Anyone can put any address in their profile at many issuers: without
+        ``email_verified: true`` (the boolean) the account gets a placeholder address."""
+        email = f"{uuid.uuid4().hex}@idp.example"
+        token = k1.sign(_claims(email=email, email_verified=verified))
+        response = await me(external.client, token)
+        assert response.status_code == 200, response.text
+        assert response.json()["email"].endswith("@external.invalid")
+        trusted = k1.sign(_claims(email=email, email_verified=True))
+        assert (await me(external.client, trusted)).json()["email"] == email
+
+    async def test_a_setting_trusts_an_issuer_that_only_vouches_for_verified_emails(
+        self, database_url: str, jwks: JwksServer, k1: RsaKey
+    ) -> None:
+        async with _app(database_url, jwks, external_email_verified=True) as ctx:
+            email = f"{uuid.uuid4().hex}@idp.example"
+            vouched = await me(ctx.client, k1.sign(_claims(email=email)))
+            assert vouched.json()["email"] == email
+            other = f"{uuid.uuid4().hex}@idp.example"
+            denied = await me(ctx.client, k1.sign(_claims(email=other, email_verified=False)))
+            assert denied.json()["email"].endswith("@external.invalid")
+
+    @pytest.mark.parametrize(
+        ("claims", "email_kept", "name_kept"),
+        [
+            ({"email": "not an address", "name": "Ada"}, False, True),
+            ({"email": "a\u0000b@idp.example", "name": "Ada"}, False, True),
+            ({"name": "Ada\u0000\u001b[2J"}, True, False),
+            ({"name": "n" * 201}, True, False),
+            ({"name": "   "}, True, False),
+        ],
+        ids=["bad-email", "nul-email", "control-name", "long-name", "blank-name"],
+    )
+    async def test_a_profile_the_database_cannot_hold_is_not_kept(
+        self,
+        external: External,
+        k1: RsaKey,
+        claims: dict[str, Any],
+        email_kept: bool,
+        name_kept: bool,
+    ) -> None:
+        """A profile claim that fails the rules of a user's field is dropped (the address
+        becomes the placeholder, the name none), never a 500 and never a refused sign-in."""
+        email = f"{uuid.uuid4().hex}@idp.example"
+        token = k1.sign(_claims(**{"email": email, "email_verified": True, **claims}))
+        response = await me(external.client, token)
+        assert response.status_code == 200, response.text
+        user = response.json()
+        assert (user["email"] == email) is email_kept, user
+        assert user["email"] == email or user["email"].endswith("@external.invalid"), user
+        assert user["name"] == ("Ada" if name_kept else None), user
+
     async def test_our_own_tokens_still_work_beside_the_issuer(self, external: External) -> None:
         account = await register(external.client)
         assert (await me(external.client, account.access_token)).status_code == 200
@@ -155,6 +216,10 @@ def _negatives(k1: RsaKey, stranger: RsaKey) -> dict[str, str]:
         "no iat": k1.sign(_claims(iat=None)),
         "no sub": k1.sign(_claims(sub=None)),
         "empty sub": k1.sign(_claims(sub="")),
+        "sub not a string": k1.sign(_claims(sub=42)),
+        "sub over 255 characters": k1.sign(_claims(sub="s" * 256)),
+        "sub with NUL": k1.sign(_claims(sub="a\u0000b")),
+        "sub with a line break": k1.sign(_claims(sub="a\nb")),
         "signed by an unpublished key with a known kid": stranger.sign(_claims()),
         "alg none": unsigned_token(_claims()),
         "jku header": k1.sign(_claims(), headers={"jku": "https://evil.example/jwks"}),

@@ -4,13 +4,18 @@ session."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
 
 from convstore import Store
 from convstore.kit.types import utc_now
@@ -66,6 +71,107 @@ async def _token_for(ctx: ResetApp, account: Account) -> str:
     sent = ctx.notifier.for_email(account.email)
     assert len(sent) == before + 1
     return sent[-1].token
+
+
+@dataclass
+class Served:
+    """One request served by the app: what was sent, and the SQL run before and after."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    before_response: list[str]
+    in_all: list[str]
+
+
+async def _serve_once(app: FastAPI, path: str, body: bytes) -> Served:
+    """Call the ASGI app once, recording every SQL statement on the store's engine, and which
+    of them ran before the last byte of the response was handed to the server."""
+    statements: list[str] = []
+    engine = app.state.store.db.engine.sync_engine
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    messages: list[dict[str, Any]] = []
+    at_response: list[str] | None = None
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal at_response
+        messages.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            at_response = list(statements)
+
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if pending:
+            return pending.pop()
+        await asyncio.Event().wait()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"test"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("192.0.2.1", 50_000),
+        "server": ("test", 80),
+    }
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with asyncio.timeout(10):
+            await app(scope, receive, send)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    assert at_response is not None
+    return Served(
+        start["status"],
+        [(k, v) for k, v in start["headers"] if k.lower() != b"x-request-id"],
+        b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body"),
+        at_response,
+        statements,
+    )
+
+
+async def test_a_reset_request_does_the_same_work_for_known_and_unknown_addresses(
+    database_url: str,
+) -> None:
+    """No enumeration oracle (ASVS 6.3.x): the answer leaves before any lookup, so the SQL run
+    before the response is the same (none) for a known address and an unknown one, and the
+    answers are byte for byte the same. The known address's token is made and delivered after
+    the response, without the client waiting for it."""
+    notifier = RecordingNotifier()
+    path = f"{API}/password-reset/request"
+    async with running_app(api_settings(database_url), notifier=notifier) as app:
+        async with client_for(app) as c:
+            account = await register(c)
+        unknown_email = f"nobody-{uuid.uuid4().hex}@example.com"
+        known = await _serve_once(app, path, json.dumps({"email": account.email}).encode())
+        unknown = await _serve_once(app, path, json.dumps({"email": unknown_email}).encode())
+    assert (known.status, known.headers, known.body) == (
+        unknown.status,
+        unknown.headers,
+        unknown.body,
+    )
+    assert known.status == 202
+    assert known.before_response == unknown.before_response == []
+    # The deferred work did happen, after the response: a lookup on both, a token on one.
+    assert any(s.startswith("SELECT") and "FROM users" in s for s in unknown.in_all)
+    assert not any(s.startswith("INSERT") for s in unknown.in_all), unknown.in_all
+    assert any(s.startswith("INSERT INTO password_reset_tokens") for s in known.in_all)
+    assert [d.email for d in notifier.sent] == [account.email]
 
 
 async def test_same_answer_for_known_and_unknown_addresses(reset_app: ResetApp) -> None:

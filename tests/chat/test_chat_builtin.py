@@ -416,6 +416,40 @@ async def test_a_bad_websocket_message_is_an_error_frame_and_the_socket_stays_op
     assert [t["title"] for t in await tasks(client, alice)] == ["Fix the bike"]
 
 
+async def test_a_deeply_nested_websocket_frame_is_an_error_frame_and_the_socket_stays_open(
+    ws_url: str, client: httpx.AsyncClient, alice: Account
+) -> None:
+    """A frame nested past 64 levels (or too deep for the decoder at all) is answered with an
+    error frame naming the limit; the socket goes on serving turns."""
+    async with socket(ws_url, alice.access_token) as ws:
+        for deep in (
+            '{"type": "message", "content": ' + "[" * 3_000 + "]" * 3_000 + "}",
+            "[" * 10_000,
+            '{"type": "message", "content": "hi", "x": ' + "[" * 64 + "]" * 64 + "}",
+        ):
+            await ws.send(deep)
+            frame = await receive(ws)
+            assert (frame["type"], frame["code"], frame["retryable"]) == (
+                "error",
+                "invalid_input",
+                False,
+            ), frame
+            assert "nested deeper than 64 levels" in frame["detail"], frame
+        done = assert_chunks_then_done(await turn_frames(ws, content="add water the plants"))
+    assert [t["title"] for t in await tasks(client, alice)] == ["Water the plants"]
+    assert (await messages(client, alice, done["conversation_id"]))[-1] == done
+
+
+async def test_a_deeply_nested_first_frame_is_refused_like_any_non_auth_frame(
+    ws_url: str,
+) -> None:
+    async with socket(ws_url) as ws:
+        await ws.send("[" * 10_000)
+        frame = await receive(ws)
+        assert (frame["type"], frame["code"]) == ("error", "invalid_credentials")
+        assert await closed_code(ws) == 4401
+
+
 # ---- isolation -------------------------------------------------------------------------------
 
 

@@ -101,12 +101,25 @@ class TestList:
             ["2026-01-01T00:00:00", str(uuid.UUID(int=1))],
             ["yesterday", str(uuid.UUID(int=1))],
             ["2026-01-01T00:00:00+00:00"],
+            ["0001-01-01T00:00:00+01:00", str(uuid.UUID(int=1))],
+            ["9999-12-31T23:59:59-01:00", str(uuid.UUID(int=1))],
         ],
     )
     async def test_forged_cursor_is_invalid_input(self, me: UserScope, key: list[str]) -> None:
+        """Including timestamps that leave the calendar once converted to UTC."""
         with pytest.raises(convstore.InvalidInput) as exc:
             await me.conversations.list(cursor=encode_cursor("conversations:0", key))
         assert exc.value.fields == ["cursor"]
+
+    @pytest.mark.parametrize("at", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00"])
+    async def test_a_cursor_at_the_ends_of_the_calendar_is_a_position(
+        self, me: UserScope, at: str
+    ) -> None:
+        await me.conversations.create(title="c")
+        page = await me.conversations.list(
+            cursor=encode_cursor("conversations:0", [at, str(uuid.UUID(int=0))])
+        )
+        assert len(page.items) == (1 if at.startswith("9999") else 0)
 
 
 class TestUpdate:

@@ -13,6 +13,7 @@ import convstore
 from convstore import Store, UserScope
 from convstore.conversations.schemas import MessageCreate, MessageRead
 from convstore.conversations.service import title_from_message
+from convstore.kit.pagination import encode_cursor
 from tests.factories import make_conversation, make_messages, tool_turn
 
 
@@ -224,6 +225,37 @@ class TestOrder:
         with pytest.raises(convstore.InvalidInput) as exc:
             await me.messages.list(conv.id, cursor=cursor)
         assert exc.value.fields == ["cursor"]
+
+    @pytest.mark.parametrize("seq", [-1, 2**31, 2**63 - 1, 2**63, 2**64 - 1])
+    @pytest.mark.parametrize("direction", ["after", "before"])
+    async def test_a_forged_cursor_with_a_seq_out_of_range_is_invalid_input(
+        self, me: UserScope, direction: str, seq: int
+    ) -> None:
+        """A seq is a PostgreSQL ``integer`` (and SQLite's is 64-bit): a cursor naming one
+        beyond 2**31 - 1 cannot come from convstore, and is refused like any forgery."""
+        conv = await make_conversation(me)
+        await make_messages(me, conv.id, 3)
+        page = await me.messages.list(conv.id, limit=1)
+        assert page.next_cursor is not None
+        forged = encode_cursor(f"messages:{conv.id}", [direction, seq])
+        with pytest.raises(convstore.InvalidInput) as exc:
+            await me.messages.list(conv.id, limit=1, cursor=forged)
+        assert exc.value.fields == ["cursor"]
+        edge = encode_cursor(f"messages:{conv.id}", [direction, 2**31 - 1])
+        assert len((await me.messages.list(conv.id, cursor=edge)).items) == (
+            3 if direction == "before" else 0
+        )
+
+    @pytest.mark.parametrize("seq", [-1, 2**31, 2**63, 10**30])
+    @pytest.mark.parametrize("direction", ["after", "before"])
+    async def test_a_position_out_of_range_is_invalid_input(
+        self, me: UserScope, direction: str, seq: int
+    ) -> None:
+        conv = await make_conversation(me)
+        with pytest.raises(convstore.InvalidInput) as exc:
+            await me.messages.list(conv.id, **{direction: seq})
+        assert exc.value.fields == [direction]
+        assert (await me.messages.list(conv.id, **{direction: 2**31 - 1})).items == []
 
     @pytest.mark.parametrize("limit", [0, -1, 101, 10**9])
     async def test_page_size_is_bounded(self, me: UserScope, limit: int) -> None:

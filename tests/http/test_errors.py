@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import uuid
 from typing import Any
@@ -145,6 +147,29 @@ FIELD_CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "parent_id",
     ),
     ("PATCH", "/conversations/{conv}", {"json": {"metadata": {"": "empty key"}}}, "metadata"),
+    *[
+        (
+            "POST",
+            "/conversations/{conv}/messages",
+            {
+                "json": {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": "a",
+                            "type": "function",
+                            "function": {
+                                "name": "f",
+                                "arguments": '{"a": ' + "[" * depth + "]" * depth + "}",
+                            },
+                        }
+                    ],
+                }
+            },
+            "tool_calls.0.arguments",
+        )
+        for depth in (64, 3_000)  # with the object: 65 levels, and far more
+    ],
     ("GET", "/conversations", {"params": {"limit": 0}}, "limit"),
     ("GET", "/conversations", {"params": {"limit": "ten"}}, "limit"),
     ("GET", "/conversations", {"params": {"cursor": "!!!"}}, "cursor"),
@@ -158,12 +183,20 @@ FIELD_CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("GET", "/tasks", {"params": {"priority": "urgent"}}, "priority"),
     ("GET", "/tasks", {"params": {"completed": "maybe"}}, "completed"),
     ("GET", "/tasks", {"params": {"tag": "x" * 33}}, "tag"),
+    ("POST", "/tasks", {"json": {"title": "x", "tags": ["ok", "a\u0000b"]}}, "tags.1"),
+    ("POST", "/tasks", {"json": {"title": "x", "tags": ["a\u007fb"]}}, "tags.0"),
+    ("PATCH", "/tasks/{task}", {"json": {"tags": ["a\u0000b"]}}, "tags.0"),
+    ("PATCH", "/tasks/{task}", {"json": {"tags": ["a\u001bb"]}}, "tags.0"),
+    ("GET", "/tasks", {"params": {"tag": "a\u0000b"}}, "tag"),
+    ("GET", "/tasks", {"params": {"tag": "\u001b[31m"}}, "tag"),
 ]
 
 
-async def test_422_names_the_field(client: httpx.AsyncClient, alice: Account) -> None:
+async def test_422_names_the_field(client: httpx.AsyncClient, store: Store, alice: Account) -> None:
+    """Each bad input is a 422 naming its field, and none of them writes anything."""
     conv = await created(client, alice, f"{API}/conversations", {})
     task = await created(client, alice, f"{API}/tasks", {"title": "t"})
+    before = await db_snapshot(store, alice.id)
     failures = []
     for method, path, kwargs, field in FIELD_CASES:
         kwargs = {**kwargs, "headers": {**alice.headers, **kwargs.get("headers", {})}}
@@ -176,6 +209,52 @@ async def test_422_names_the_field(client: httpx.AsyncClient, alice: Account) ->
         except AssertionError as exc:
             failures.append(f"{method} {path} {kwargs.get('json', kwargs.get('params'))}: {exc}")
     assert not failures, "\n".join(failures)
+    assert await db_snapshot(store, alice.id) == before
+
+
+UNDECODABLE_BODIES: dict[str, tuple[bytes, str]] = {
+    # name: (body, what the problem's message says)
+    "unclosed-10000": (b'{"email": ' + b"[" * 10_000, "nested deeper than 64 levels"),
+    "closed-3000": (b'{"x": ' + b"[" * 3_000 + b"]" * 3_000 + b"}", "nested deeper than 64 levels"),
+    "valid-65-levels": (b'{"x": ' + b"[" * 64 + b"]" * 64 + b"}", "nested deeper than 64 levels"),
+    "not-utf8": (b'{"title": "caf\xe9"}', "not valid UTF-8"),
+    "utf16": ('{"title": "x"}'.encode("utf-16"), "not valid UTF-8"),
+    "integer-of-5000-digits": (b'{"x": ' + b"7" * 5_000 + b"}", "4300 digits"),
+}
+"""JSON bodies the decoder refuses before any validation: too deep, or not UTF-8."""
+
+
+async def test_undecodable_bodies_are_422_naming_body_on_every_route(
+    app: FastAPI, client: httpx.AsyncClient, store: Store, alice: Account
+) -> None:
+    """Every route that reads a JSON body (login included, which reads its own) answers a body
+    nested too deep or not in UTF-8 with a 422 naming ``body``: never a 500, never a bare 400,
+    and nothing is written."""
+    mine = await seed(client, alice)
+    values = {
+        "conversation_id": mine.conversation,
+        "message_id": mine.message,
+        "task_id": mine.task,
+    }
+    targets = [(op.method, op.url(values)) for op in operations(app) if op.body_model is not None]
+    targets.append(("POST", f"{API}/auth/login"))
+    assert len(targets) >= 12
+    before = await db_snapshot(store, alice.id)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    headers = {**alice.headers, "content-type": "application/json"}
+    failures = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        for method, url in targets:
+            for name, (body, message) in UNDECODABLE_BODIES.items():
+                response = await c.request(method, url, content=body, headers=headers)
+                try:
+                    assert error_fields(response) == ["body"]
+                    assert message in response.json()["errors"][0]["message"], response.text
+                    assert_no_internals(response)
+                except AssertionError as exc:
+                    failures.append(f"{method} {url} {name}: {response.status_code} {exc}")
+    assert not failures, "\n".join(failures)
+    assert await db_snapshot(store, alice.id) == before
 
 
 async def test_server_owned_fields_are_refused(
@@ -349,6 +428,43 @@ async def test_out_of_range_datetimes_are_422(
         response = await c.request(method, API + path, headers=alice.headers, **kwargs)
     assert_no_internals(response)  # even the 500 is bare
     assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/conversations", ["0001-01-01T00:00:00+01:00", str(uuid.UUID(int=1))]),
+        ("/conversations", ["9999-12-31T23:59:59-01:00", str(uuid.UUID(int=1))]),
+        ("/tasks", ["0001-01-01T00:00:00+01:00", str(uuid.UUID(int=1))]),
+        ("/tasks", ["9999-12-31T23:59:59-01:00", str(uuid.UUID(int=1))]),
+        ("/conversations/{conv}/messages", ["after", 2**31]),
+        ("/conversations/{conv}/messages", ["before", 2**63]),
+        ("/conversations/{conv}/messages", ["after", -1]),
+    ],
+)
+async def test_forged_cursors_out_of_range_are_422(
+    app: FastAPI, client: httpx.AsyncClient, alice: Account, path: str, key: list[Any]
+) -> None:
+    """A real cursor whose position is replaced by one no row can have (a seq past the
+    ``integer`` column, a time off the calendar in UTC) is a forgery like any other: a 422
+    naming it."""
+    conv = await created(client, alice, f"{API}/conversations", {})
+    for _ in range(2):
+        await created(client, alice, f"{API}/conversations", {})
+        await created(client, alice, f"{API}/tasks", {"title": "t"})
+        await created(
+            client, alice, f"{API}/conversations/{conv}/messages", {"role": "user", "content": "m"}
+        )
+    url = API + path.format(conv=conv)
+    first = await client.get(url, params={"limit": 1}, headers=alice.headers)
+    cursor = first.json()["next_cursor"]
+    data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**data, "k": key}).encode()).decode()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        response = await c.get(url, params={"cursor": forged.rstrip("=")}, headers=alice.headers)
+    assert_no_internals(response)
+    assert error_fields(response) == ["cursor"]
 
 
 async def test_405_lists_every_method_of_the_path(

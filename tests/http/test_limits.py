@@ -131,6 +131,13 @@ async def test_body_size_limit(small_app: FastAPI, store: Store) -> None:
 # ---- field sizes ---------------------------------------------------------------------------------
 
 
+def _nested(depth: int) -> Any:
+    value: Any = "v"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 FIELD_LIMITS: list[tuple[str, str, str, Any, Any, str]] = [
     # (case, method, path, body at the limit, body one past it, field named by the 422)
     (
@@ -246,6 +253,23 @@ FIELD_LIMITS: list[tuple[str, str, str, Any, Any, str]] = [
         {"role": "user", "content": "x", "metadata": {"k": "v" * 512}},
         {"role": "user", "content": "x", "metadata": {"k": "v" * 513}},
         "metadata.k",
+    ),
+    (
+        # the body, the metadata object and 62 arrays: 64 levels; one more is refused
+        "JSON nesting",
+        "POST",
+        "/conversations",
+        {"metadata": {"k": _nested(62)}},
+        {"metadata": {"k": _nested(63)}},
+        "body",
+    ),
+    (
+        "JSON nesting",
+        "PATCH",
+        "/conversations/{conv}/messages/{message}",
+        {"metadata": {"k": _nested(62)}},
+        {"metadata": {"k": _nested(63)}},
+        "body",
     ),
 ]
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from convstore.http.app import create_app
 from tests.http.helpers import API, PROBLEM_JSON, Operation, operations
+from tests.support.api import api_settings, client_for
 
 PROBLEM_REF = "#/components/schemas/Problem"
 
@@ -89,3 +93,63 @@ async def test_docs_page(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
+
+
+CONFLICTS = frozenset(
+    {
+        ("POST", f"{API}/auth/register"),
+        ("PATCH", f"{API}/auth/me"),
+        ("POST", f"{API}/conversations/{{conversation_id}}/messages"),
+    }
+)
+"""Operations that answer 409 besides the ones taking an ``Idempotency-Key`` (a taken email,
+a tool call answered twice)."""
+
+
+async def test_openapi_documents_conflicts_and_undecodable_bodies(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """409 where a write can collide (register's taken email among them), and on every route
+    reading a JSON body a 422 that says a body not UTF-8 or nested too deep is one too."""
+    doc = (await client.get("/openapi.json")).json()
+    failures = []
+    for op in operations(app):
+        responses = doc["paths"][op.path][op.method.lower()]["responses"]
+        key = (op.method, op.path)
+        if (key in CONFLICTS or "idempotency-key" in op.header_params) and not (
+            _problem_documented(responses, 409)
+        ):
+            failures.append(f"{op}: 409 not documented")
+        reads_body = op.body_model is not None or key == ("POST", f"{API}/auth/login")
+        if reads_body:
+            described = responses.get("422", {}).get("description", "")
+            if not ("UTF-8" in described and "64 levels" in described):
+                failures.append(f"{op}: the 422 does not mention undecodable bodies")
+    assert not failures, "\n".join(failures)
+    assert len([op for op in operations(app) if (op.method, op.path) in CONFLICTS]) == 3
+
+
+@pytest.mark.parametrize(
+    ("env", "api_docs", "served"),
+    [
+        ("production", None, False),
+        ("production", True, True),
+        ("development", None, True),
+        ("development", False, False),
+    ],
+)
+async def test_the_api_documents_are_off_in_production_unless_turned_on(
+    tmp_path: Path, env: str, api_docs: bool | None, served: bool
+) -> None:
+    """``/docs``, ``/redoc`` and ``/openapi.json`` map the whole API for whoever asks: off by
+    default in production (``CONVSTORE_API_DOCS`` turns them on), on elsewhere. (The app is
+    not started: these routes need no database.)"""
+    overrides: dict[str, Any] = {"env": env}
+    if api_docs is not None:
+        overrides["api_docs"] = api_docs
+    app = create_app(api_settings(f"sqlite:///{tmp_path / 'unused.db'}", **overrides))
+    async with client_for(app) as c:
+        for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+            response = await c.get(path)
+            assert response.status_code == (200 if served else 404), (path, response.text)
+        assert (await c.get("/healthz")).status_code == 200

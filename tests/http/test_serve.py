@@ -194,3 +194,86 @@ def test_serve_access_log_is_on_by_default_and_can_be_turned_off(tmp_path: Path)
     logged, quiet = outputs
     assert "GET /api/v1/conversations HTTP/1.1" in logged, logged
     assert "GET /api/v1/conversations" not in quiet, quiet
+
+
+def raw_request(port: int, head: str, body: bytes = b"") -> tuple[int, dict[str, list[str]], bytes]:
+    """Send ``head`` (request line and headers, no blank line) on a fresh connection that
+    closes after the answer; the status, headers (lower-cased names, every value) and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head_bytes, _, content = raw.partition(b"\r\n\r\n")
+    lines = head_bytes.decode("latin-1").split("\r\n")
+    headers: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return int(lines[0].split(" ", 2)[1]), headers, content
+
+
+def test_serve_answers_nothing_derived_from_host_and_marks_every_response(
+    tmp_path: Path,
+) -> None:
+    """A foreign ``Host`` never comes back (no trailing-slash redirect built from it); every
+    response says ``nosniff``, carries a Date, and no Server header advertises the stack."""
+    log = tmp_path / "serve.log"
+    proc, port = start_serve(tmp_path, log, CONVSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'h.db'}")
+    host = "Host: evil.example"
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            wait_until_up(client, proc, log)
+        login = b'{"email": "nobody@example.com", "password": "wrong password"}'
+        requests: list[tuple[str, bytes, int]] = [
+            (f"GET /api/v1/tasks/ HTTP/1.1\r\n{host}", b"", 404),
+            (f"GET /api/v1/conversations/ HTTP/1.1\r\n{host}", b"", 404),
+            (f"GET /healthz/ HTTP/1.1\r\n{host}", b"", 404),
+            (f"GET /docs/ HTTP/1.1\r\n{host}", b"", 404),
+            (f"GET /mcp/ HTTP/1.1\r\n{host}", b"", 404),
+            (
+                f"POST /api/v1/auth/login/ HTTP/1.1\r\n{host}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(login)}",
+                login,
+                404,
+            ),
+            (f"GET /healthz HTTP/1.1\r\n{host}", b"", 200),
+            (f"GET /docs HTTP/1.1\r\n{host}", b"", 200),
+            (f"GET /openapi.json HTTP/1.1\r\n{host}", b"", 200),
+            (f"GET /api/v1/tasks HTTP/1.1\r\n{host}", b"", 401),
+            (f"PUT /api/v1/tasks HTTP/1.1\r\n{host}\r\nContent-Length: 0", b"", 405),
+            (f"POST /mcp HTTP/1.1\r\n{host}\r\nContent-Length: 0", b"", 401),
+            (
+                f"POST /api/v1/auth/login HTTP/1.1\r\n{host}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(login)}",
+                login,
+                401,
+            ),
+            (
+                f"POST /api/v1/auth/register HTTP/1.1\r\n{host}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 2",
+                b"[]",
+                422,
+            ),
+            (
+                f"POST /api/v1/auth/login HTTP/1.1\r\n{host}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {10 * 1024 * 1024}",
+                b"",
+                413,
+            ),
+        ]
+        for head, body, expected in requests:
+            status, headers, content = raw_request(port, head, body)
+            where = head.splitlines()[0]
+            assert status == expected, (where, status, content[:300])
+            everything = (repr(headers) + content.decode("latin-1")).lower()
+            assert "evil.example" not in everything, (where, headers, content[:300])
+            assert "location" not in headers, (where, headers)
+            assert headers.get("x-content-type-options") == ["nosniff"], (where, headers)
+            assert "server" not in headers, (where, headers)
+            assert len(headers.get("date", [])) == 1, (where, headers)
+    finally:
+        code = stop(proc)
+    output = log.read_text()
+    assert code in (0, -signal.SIGTERM), output
+    assert "Traceback" not in output, output

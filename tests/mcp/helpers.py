@@ -67,6 +67,10 @@ async def exercise_tools(client: Client) -> str:
     assert "not found" in error_text(missing)
     blank = await call(client, "add_task", {"title": "   "})
     assert "title" in error_text(blank)
+    control = await call(client, "add_task", {"title": "x", "tags": ["ok", "a\u0000b"]})
+    assert "tags.1: contains a disallowed character U+0000" in error_text(control)
+    bad_filter = await call(client, "list_tasks", {"tag": "a\u0000b"})
+    assert "tag: contains a disallowed character U+0000" in error_text(bad_filter)
 
     # The session keeps working after the errors.
     pending = structured(await call(client, "list_tasks", {"status": "pending"}))["tasks"]

@@ -240,3 +240,26 @@ async def test_each_call_acts_for_its_own_token(live: Live) -> None:
     assert len(seen_by_alice) == len(seen_by_bob) == 5
     assert all(t.startswith(alice.email) for t in seen_by_alice)
     assert all(t.startswith(bob.email) for t in seen_by_bob)
+
+
+async def test_deeply_nested_arguments_are_refused_cleanly(live: Live) -> None:
+    """Arguments nested past 64 levels are a tool error naming the limit (the session goes
+    on); a request too deep for the SDK's own JSON parser is its parse error, not a 500."""
+    alice = await register(live.api)
+    deep: Any = "x"
+    for _ in range(100):
+        deep = [deep]
+    async with asyncio.timeout(STEP_TIMEOUT), connect(live, alice.access_token) as client:
+        refused = await call(client, "add_task", {"title": "deep", "tags": deep})
+        assert "nested deeper than 64 levels" in error_text(refused)
+        assert structured(await call(client, "list_tasks", {"status": "all"}))["tasks"] == []
+    body = (
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add_task", '
+        b'"arguments": {"title": "x", "tags": ' + b"[" * 3_000 + b"]" * 3_000 + b"}}}"
+    )
+    headers = {**MCP_HEADERS, **alice.headers, "content-type": "application/json"}
+    answer = await live.api.post("/mcp", content=body, headers=headers)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == -32700  # JSON-RPC parse error
+    listed = await live.api.get("/api/v1/tasks", headers=alice.headers)
+    assert listed.json()["items"] == []

@@ -14,6 +14,10 @@ from convstore import InvalidInput, NotFound, UserScope
 from convstore.tasks.schemas import TaskRead
 from tests.factories import make_conversation, make_task
 
+UNSTORABLE = ["\x00", "\x1b", "\x7f", "\x01", "\ud800"]
+"""Characters no single-line text field accepts: NUL, ESC, DEL, another C0 control, a lone
+surrogate."""
+
 
 def _decode(cursor: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
@@ -90,6 +94,20 @@ class TestCreate:
             await me.tasks.create(title="t", tags=tags)
         assert all(f.startswith("tags") for f in exc.value.fields)
         assert await _ids(me) == []
+
+    @pytest.mark.parametrize("char", UNSTORABLE, ids=[f"U+{ord(c):04X}" for c in UNSTORABLE])
+    async def test_tags_with_control_characters_are_refused(self, me: UserScope, char: str) -> None:
+        """A tag is one line of text like a title: NUL (which PostgreSQL cannot store), the
+        other controls and lone surrogates are refused, naming the tag, on create and update."""
+        with pytest.raises(InvalidInput) as exc:
+            await me.tasks.create(title="t", tags=["ok", f"a{char}b"])
+        assert exc.value.fields == ["tags.1"]
+        assert await _ids(me) == []
+        task = await me.tasks.create(title="t", tags=["ok"])
+        with pytest.raises(InvalidInput) as exc:
+            await me.tasks.update(task.id, tags=[f"a{char}b"])
+        assert exc.value.fields == ["tags.0"]
+        assert (await me.tasks.get(task.id)).tags == ["ok"]
 
     async def test_due_at_comes_back_aware_and_same_instant(self, me: UserScope) -> None:
         due = datetime(2030, 1, 2, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
@@ -185,6 +203,10 @@ class TestList:
         with pytest.raises(InvalidInput) as exc:
             await me.tasks.list(tag="two words")
         assert exc.value.fields == ["tag"]
+        for char in UNSTORABLE:
+            with pytest.raises(InvalidInput) as exc:
+                await me.tasks.list(tag=f"a{char}b")
+            assert exc.value.fields == ["tag"], repr(char)
 
     async def test_keyset_pages_have_no_duplicates_or_gaps(self, me: UserScope) -> None:
         made = [await make_task(me, title=f"Task {i}") for i in range(25)]
@@ -287,6 +309,8 @@ class TestList:
             pytest.param([None, None], id="nulls"),
             pytest.param(["2030-01-01T00:00:00+00:00", "not-a-uuid"], id="bad-id"),
             pytest.param(["2030-01-01T00:00:00", str(uuid.uuid4())], id="naive-timestamp"),
+            pytest.param(["0001-01-01T00:00:00+01:00", str(uuid.uuid4())], id="before-year-1"),
+            pytest.param(["9999-12-31T23:59:59-01:00", str(uuid.uuid4())], id="after-year-9999"),
         ],
     )
     async def test_tampered_cursor_is_refused(self, me: UserScope, key: list[Any]) -> None:

@@ -80,6 +80,20 @@ class TestCreate:
             await store.users.create(email="not-an-email")
         assert exc.value.fields == ["email"]
 
+    @pytest.mark.parametrize("field", ["email", "name", "auth_provider", "auth_subject"])
+    @pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\n"], ids=repr)
+    async def test_text_with_control_characters_is_refused(
+        self, store: Store, field: str, char: str
+    ) -> None:
+        """Every text field of a user is one line (NUL would fail on PostgreSQL)."""
+        email = _email()
+        values = {"email": email, "name": "Ada", "auth_provider": "idp", "auth_subject": "s-1"}
+        values[field] = f"a{char}b" if field != "email" else f"a{char}b-{email}"
+        with pytest.raises(InvalidInput) as exc:
+            await store.users.create(**values)
+        assert exc.value.fields == [field]
+        assert await _count_email(store, email) == 0
+
     async def test_invalid_role_is_refused(self, store: Store) -> None:
         email = _email()
         with pytest.raises(InvalidInput) as exc:

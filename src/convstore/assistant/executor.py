@@ -26,6 +26,7 @@ from convstore.assistant.tools import (
     UpdateTask,
 )
 from convstore.errors import ConvstoreError
+from convstore.kit.jsoninput import JSONTooDeep, loads, nesting_exceeds
 from convstore.kit.types import utc_now
 from convstore.tasks.schemas import TaskCreate, TaskFilter, TaskSource, TaskUpdate
 from convstore.tasks.service import task as task_service
@@ -76,13 +77,19 @@ def parse_arguments(name: str, arguments: str | dict[str, Any]) -> ToolArgs:
     if model is None:
         raise ValueError(f"unknown tool {name!r}; available: {', '.join(TOOLS)}")
     try:
-        data = json.loads(arguments) if isinstance(arguments, str) else arguments
+        data = loads(arguments) if isinstance(arguments, str) else arguments
+        if nesting_exceeds(data):
+            raise JSONTooDeep("")
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise ValueError(f"invalid arguments for {name}: {problems}") from None
+    except JSONTooDeep as exc:
+        raise ValueError(f"arguments for {name} are {exc.msg}") from None
     except json.JSONDecodeError:
         raise ValueError(f"arguments for {name} are not valid JSON") from None
 

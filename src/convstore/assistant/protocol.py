@@ -7,7 +7,6 @@ its answer as it is produced, plus a usage report.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import AsyncGenerator
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from convstore.assistant.executor import ToolOutcome, ToolScope, execute
 from convstore.conversations.schemas import TOOL_NAME_PATTERN, MessageRead
 from convstore.errors import ConvstoreError
+from convstore.kit.jsoninput import loads
 from convstore.store import Store
 
 _TOOL_NAME = re.compile(TOOL_NAME_PATTERN)
@@ -118,7 +118,7 @@ def _as_object(arguments: str | dict[str, Any]) -> dict[str, Any]:
     if isinstance(arguments, dict):
         return arguments
     try:
-        value = json.loads(arguments) if arguments.strip() else {}
+        value = loads(arguments) if arguments.strip() else {}
     except ValueError:
         return {"_raw": arguments[:4096]}
     return value if isinstance(value, dict) else {"_raw": arguments[:4096]}

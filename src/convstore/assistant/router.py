@@ -7,7 +7,6 @@ Frames (SSE events and WebSocket messages) are the ``chunk``, ``done`` and ``err
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -22,9 +21,11 @@ from convstore.conversations.schemas import MessageRead
 from convstore.errors import ConvstoreError, InvalidCredentials, InvalidInput
 from convstore.http.deps import API_PREFIX, AuthDep, CurrentUser, RateLimitsDep, StoreDep
 from convstore.http.errors import ERROR_RESPONSES, Problem
+from convstore.http.routing import ApiRoute
+from convstore.kit.jsoninput import JSONTooDeep, loads
 from convstore.kit.schemas import SafeText
 
-router = APIRouter(prefix="/chat", tags=["chat"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/chat", tags=["chat"], responses=ERROR_RESPONSES, route_class=ApiRoute)
 
 _TURN_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -210,7 +211,9 @@ async def _receive_json(websocket: WebSocket) -> Any:
         raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
     data = message.get("text")
     try:
-        return json.loads(data if data is not None else message.get("bytes") or b"")
+        return loads(data if data is not None else message.get("bytes") or b"")
+    except JSONTooDeep as exc:
+        raise InvalidInput(f"the frame is {exc.msg}", field="frame") from None
     except ValueError:
         raise InvalidInput("a frame must be a JSON object", field="frame") from None
 

@@ -3,9 +3,10 @@ current user, password change and reset, and external-identity login."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Body, Request, Response, status
 from pydantic import BaseModel, Field
 
 from convstore.auth.passwords import check_password_policy
@@ -20,23 +21,25 @@ from convstore.auth.schemas import (
     RegisterRequest,
     TokenPair,
 )
-from convstore.errors import InvalidInput
+from convstore.errors import InvalidCredentials, InvalidInput
 from convstore.http.deps import (
     API_PREFIX,
     AuthDep,
     AuthRateLimit,
     CurrentUser,
+    NoStore,
     RateLimitsDep,
     StoreDep,
     WriteConn,
     client_ip,
 )
-from convstore.http.errors import ERROR_RESPONSES
+from convstore.http.errors import CONFLICT_RESPONSES, ERROR_RESPONSES
+from convstore.http.routing import ApiRoute
 from convstore.kit.validation import parse
 from convstore.users.schemas import Email, Password, UserName, UserRead, UserUpdate
 from convstore.users.service import user as user_service
 
-router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES, route_class=ApiRoute)
 
 _LOGIN_BODY = {
     "requestBody": {
@@ -89,8 +92,11 @@ async def _login_payload(request: Request) -> LoginRequest:
     else:
         try:
             data = await request.json()
-        except ValueError:
-            raise InvalidInput("the body must be JSON or an OAuth2 password form") from None
+        except ValueError as exc:
+            reason = f" ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+            raise InvalidInput(
+                f"the body must be JSON or an OAuth2 password form{reason}", field="body"
+            ) from None
     return parse(LoginRequest, data)
 
 
@@ -99,6 +105,7 @@ async def _login_payload(request: Request) -> LoginRequest:
     status_code=status.HTTP_201_CREATED,
     summary="Create an account",
     dependencies=[AuthRateLimit],
+    responses=CONFLICT_RESPONSES,
 )
 async def register(
     body: RegisterRequest, store: StoreDep, auth: AuthDep, response: Response
@@ -109,17 +116,29 @@ async def register(
     return user
 
 
-@router.post("/login", summary="Sign in", openapi_extra=_LOGIN_BODY, dependencies=[AuthRateLimit])
+@router.post(
+    "/login",
+    summary="Sign in",
+    openapi_extra=_LOGIN_BODY,
+    dependencies=[AuthRateLimit, NoStore],
+)
 async def login(
     request: Request, store: StoreDep, auth: AuthDep, limits: RateLimitsDep
 ) -> TokenPair:
     """Exchange an email and password (JSON, or the OAuth2 form) for a token pair."""
     data = await _login_payload(request)
-    await limits.hit(limits.login_account, "login", data.email, client_ip(request))
-    return await auth.login(store, data.email, data.password, _user_agent(request))
+    ip = client_ip(request)
+    await limits.check_login(data.email, ip)
+    try:
+        pair = await auth.login(store, data.email, data.password, _user_agent(request))
+    except InvalidCredentials:
+        await limits.login_failed(data.email)
+        raise
+    await limits.login_succeeded(data.email, ip)
+    return pair
 
 
-@router.post("/refresh", summary="Rotate the refresh token", dependencies=[AuthRateLimit])
+@router.post("/refresh", summary="Rotate the refresh token", dependencies=[AuthRateLimit, NoStore])
 async def refresh(body: RefreshRequest, store: StoreDep, auth: AuthDep) -> TokenPair:
     """Trade a refresh token for a new pair; the old one stops working (reuse ends the session)."""
     return await auth.refresh(store, body.refresh_token)
@@ -145,7 +164,7 @@ async def get_me(user: CurrentUser) -> UserRead:
     return user
 
 
-@router.patch("/me", summary="Update the signed-in user")
+@router.patch("/me", summary="Update the signed-in user", responses=CONFLICT_RESPONSES)
 async def update_me(body: MeUpdate, user: CurrentUser, store: StoreDep, auth: AuthDep) -> UserRead:
     """Change the name; changing the email or password also needs `current_password`.
 
@@ -178,7 +197,7 @@ async def delete_me(
         await user_service.delete(conn, user.id)
 
 
-@router.post("/password/change", summary="Change the password")
+@router.post("/password/change", summary="Change the password", dependencies=[NoStore])
 async def change_password(
     request: Request, body: PasswordChangeRequest, user: CurrentUser, store: StoreDep, auth: AuthDep
 ) -> TokenPair:
@@ -195,10 +214,15 @@ async def change_password(
     dependencies=[AuthRateLimit],
 )
 async def request_password_reset(
-    body: PasswordResetRequest, store: StoreDep, auth: AuthDep
+    body: PasswordResetRequest, store: StoreDep, auth: AuthDep, background: BackgroundTasks
 ) -> Accepted:
-    """Send a reset token to the address if it has an account; the answer is always the same."""
-    await auth.request_reset(store, body.email)
+    """Send a reset token to the address if it has an account; the answer is always the same.
+
+    The answer leaves before the address is even looked up: the lookup, the token and its
+    delivery run after the response (see ``Auth.request_reset_later``), so neither its
+    content nor its timing can tell a known address from an unknown one.
+    """
+    background.add_task(auth.request_reset_later, store, body.email)
     return Accepted(detail="if the address has an account, a reset message is on its way")
 
 
@@ -215,7 +239,12 @@ async def confirm_password_reset(
     await auth.confirm_reset(store, body.token, body.new_password)
 
 
-@router.post("/external", summary="Sign in with an external identity", dependencies=[AuthRateLimit])
+@router.post(
+    "/external",
+    summary="Sign in with an external identity",
+    dependencies=[AuthRateLimit, NoStore],
+    responses=CONFLICT_RESPONSES,
+)
 async def external_login(
     request: Request, body: ExternalLoginRequest, store: StoreDep, auth: AuthDep
 ) -> TokenPair:

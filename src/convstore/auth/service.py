@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,13 +31,16 @@ from convstore.auth.tokens import AccessTokens, ExternalIssuer, token_issuer
 from convstore.config import Settings
 from convstore.db import TENANT_SETTING, TOKEN_SETTING
 from convstore.errors import Conflict, InvalidCredentials, InvalidInput
+from convstore.kit.schemas import clean_line
 from convstore.kit.types import utc_now, uuid7
+from convstore.kit.validation import parse
 from convstore.store import Store
 from convstore.users.repository import UserRepository
-from convstore.users.schemas import UserCreate, UserRead
+from convstore.users.schemas import UserCreate, UserRead, UserUpdate
 from convstore.users.service import user as user_service
 
 USER_AGENT_MAX = 512
+log = logging.getLogger("convstore.auth")
 
 
 def hash_token(raw: str) -> str:
@@ -46,6 +50,18 @@ def hash_token(raw: str) -> str:
 
 def _bad_credentials() -> InvalidCredentials:
     return InvalidCredentials("incorrect email or password")
+
+
+def _profile_field(name: str, value: Any) -> str | None:
+    """``value`` as the user's field ``name`` (normalised like any input), or None if the
+    field's rules refuse it."""
+    if not isinstance(value, str):
+        return None
+    try:
+        kept: str | None = getattr(parse(UserUpdate, {name: value}), name)
+    except InvalidInput:
+        return None
+    return kept
 
 
 def _bad_refresh() -> InvalidCredentials:
@@ -135,7 +151,7 @@ class Auth:
                 "family_id": family,
                 "created_at": now,
                 "expires_at": now + timedelta(seconds=self._idle_ttl()),
-                "user_agent": (user_agent or "")[:USER_AGENT_MAX] or None,
+                "user_agent": clean_line(user_agent or "", USER_AGENT_MAX) or None,
             }
         )
         return self._pair(user_id, family, raw)
@@ -281,8 +297,26 @@ class Auth:
         await RefreshTokenRepository(conn).revoke_user(user_id, now)
         await ResetTokenRepository(conn).expire_for_user(user_id, now)
 
+    async def request_reset_later(self, store: Store, email: str) -> None:
+        """:meth:`request_reset`, run after the answer has been sent; a failure is logged.
+
+        Why deferred rather than made equal: a known address costs a token insert, a commit
+        that must reach the disk, and a delivery (an email, in production: the slowest part by
+        far); an unknown one costs a lookup. Padding the unknown path with the same work would
+        need a write that means nothing and a delivery that goes nowhere, and would still only
+        be as equal as two different statements can be. With the work after the response,
+        every request gets the same answer after the same work (validation and the rate limit),
+        by construction. The work does not hold the connection either: the server reads the
+        next request meanwhile.
+        """
+        try:
+            await self.request_reset(store, email)
+        except Exception:
+            log.exception("a password reset request could not be completed")
+
     async def request_reset(self, store: Store, email: str) -> None:
-        """Send a reset token when the account exists; the caller answers the same either way."""
+        """Send a reset token when the account exists; the caller answers the same either way
+        (the API runs this after its answer: :meth:`request_reset_later`)."""
         raw = secrets.token_urlsafe(32)
         now = utc_now()
         expires = now + timedelta(seconds=self.settings.password_reset_ttl_seconds)
@@ -326,7 +360,7 @@ class Auth:
             claims = await self.external.verify(token)
             async with store.reading() as conn:
                 row = await UserRepository(conn).get_by_identity(
-                    self.external.issuer, str(claims["sub"])[:255]
+                    self.external.issuer, claims["sub"]
                 )
             if row is None:
                 async with store.writing() as conn:
@@ -359,7 +393,7 @@ class Auth:
         """The user for (issuer, subject), created on first sight (race-free)."""
         assert self.external is not None
         repo = UserRepository(conn)
-        issuer, subject = self.external.issuer, str(claims["sub"])[:255]
+        issuer, subject = self.external.issuer, claims["sub"]
         row = await repo.get_by_identity(issuer, subject)
         if row is None:
             row = await self._create_external(conn, issuer, subject, claims)
@@ -367,27 +401,37 @@ class Auth:
             raise InvalidCredentials("invalid or expired token")
         return UserRead.model_validate(row)
 
+    def _external_profile(self, claims: dict[str, Any]) -> tuple[str | None, str | None]:
+        """The email and name a first sign-in provisions, each None when not kept.
+
+        The address is kept only when the issuer vouches for it: ``email_verified`` is the
+        boolean true, or ``external_email_verified`` says the issuer only issues verified
+        addresses (an explicit false still wins). At many issuers anyone can type any address
+        into a profile; trusted blindly, it would give them that address here. A claim that
+        fails the rules of the user's field (not an address, control characters, too long) is
+        dropped rather than refusing the sign-in over a profile detail.
+        """
+        verified = claims.get("email_verified")
+        trusted = verified is True or (self.settings.external_email_verified and verified is None)
+        email = _profile_field("email", claims.get("email")) if trusted else None
+        return email, _profile_field("name", claims.get("name"))
+
     async def _create_external(
         self, conn: AsyncConnection, issuer: str, subject: str, claims: dict[str, Any]
     ) -> Any:
         repo = UserRepository(conn)
-        email = claims.get("email")
-        if (
-            not isinstance(email, str)
-            or claims.get("email_verified") is False
-            or (await repo.get_by_email(email.strip().lower()) is not None)
-        ):
+        email, name = self._external_profile(claims)
+        if email is None or await repo.get_by_email(email) is not None:
             digest = hashlib.sha256(f"{issuer}|{subject}".encode()).hexdigest()[:24]
             email = f"{digest}@external.invalid"  # reserved domain: never deliverable
-        name = claims.get("name") if isinstance(claims.get("name"), str) else None
         now = utc_now()
         try:
             async with conn.begin_nested():
                 return await repo.insert(
                     {
                         "id": uuid7(),
-                        "email": email.strip().lower()[:320],
-                        "name": name[:200] if name else None,
+                        "email": email,
+                        "name": name,
                         "role": "user",
                         "auth_provider": issuer,
                         "auth_subject": subject,

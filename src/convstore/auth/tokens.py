@@ -17,9 +17,12 @@ from typing import Any
 
 import httpx
 import jwt
+from pydantic import TypeAdapter, ValidationError
 
 from convstore.config import Settings
 from convstore.errors import InvalidCredentials
+from convstore.kit.jsoninput import loads
+from convstore.users.schemas import Identity
 
 ACCESS_ALGORITHM = "HS256"
 ACCESS_TYPE = "access"
@@ -27,6 +30,7 @@ MAX_TOKEN_BYTES = 8_192
 LEEWAY_SECONDS = 10
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
+_IDENTITY: TypeAdapter[str] = TypeAdapter(Identity)
 
 
 def _invalid() -> InvalidCredentials:
@@ -43,6 +47,17 @@ def _header(token: str) -> dict[str, Any]:
     if FORBIDDEN_HEADERS.intersection(header):
         raise _invalid()
     return header
+
+
+def _is_identity(subject: Any) -> bool:
+    """Whether ``subject`` can be stored as the user's ``auth_subject`` exactly as the issuer
+    wrote it: a subject that cannot is refused, never cut or cleaned (two subjects must never
+    become one)."""
+    try:
+        _IDENTITY.validate_python(subject, strict=True)
+    except ValidationError:
+        return False
+    return True
 
 
 def token_issuer(token: str) -> str | None:
@@ -154,7 +169,7 @@ class ExternalIssuer:
             )
         except jwt.PyJWTError:
             raise _invalid() from None
-        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        if not _is_identity(claims.get("sub")):
             raise _invalid()
         return claims
 
@@ -189,7 +204,7 @@ class ExternalIssuer:
         try:
             response = await client.get(self._jwks_url)
             response.raise_for_status()
-            jwks = jwt.PyJWKSet.from_dict(response.json())
+            jwks = jwt.PyJWKSet.from_dict(loads(response.content))
         except (httpx.HTTPError, ValueError, jwt.PyJWTError):
             return  # keep the keys we have; the next attempt waits for the cooldown
         finally:

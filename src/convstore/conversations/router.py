@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from convstore.conversations.schemas import (
+    MAX_SEQ,
     ConversationCreate,
     ConversationRead,
     ConversationUpdate,
@@ -28,11 +29,17 @@ from convstore.http.deps import (
     SettingsDep,
     WriteConn,
 )
-from convstore.http.errors import ERROR_RESPONSES
+from convstore.http.errors import CONFLICT_RESPONSES, ERROR_RESPONSES
+from convstore.http.routing import ApiRoute
 from convstore.kit.pagination import Page
 
-router = APIRouter(prefix="/conversations", tags=["conversations"], responses=ERROR_RESPONSES)
-Seq = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="A message seq.")]
+router = APIRouter(
+    prefix="/conversations",
+    tags=["conversations"],
+    responses=ERROR_RESPONSES,
+    route_class=ApiRoute,
+)
+Seq = Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="A message seq.")]
 
 
 def _conversation_url(conversation_id: uuid.UUID) -> str:
@@ -53,7 +60,12 @@ async def list_conversations(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Start a conversation")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Start a conversation",
+    responses=CONFLICT_RESPONSES,
+)
 async def create_conversation(
     body: ConversationCreate,
     user: CurrentUser,
@@ -136,7 +148,10 @@ async def list_messages(
 
 
 @router.post(
-    "/{conversation_id}/messages", status_code=status.HTTP_201_CREATED, summary="Append a message"
+    "/{conversation_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    summary="Append a message",
+    responses=CONFLICT_RESPONSES,
 )
 async def append_message(
     conversation_id: uuid.UUID,

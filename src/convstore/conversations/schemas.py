@@ -6,7 +6,6 @@ Sizes that operators may tune (content length, metadata) are checked by the serv
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -14,12 +13,14 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     AliasChoices,
+    BeforeValidator,
     Field,
     JsonValue,
     field_validator,
     model_validator,
 )
 
+from convstore.kit.jsoninput import JSONTooDeep, loads
 from convstore.kit.schemas import (
     IDSchema,
     SafeText,
@@ -27,10 +28,14 @@ from convstore.kit.schemas import (
     TimestampedSchema,
     check_json,
     check_line,
+    check_nesting,
     check_text,
 )
 
 CONVERSATION_TITLE_MAX_LENGTH = 255
+MAX_SEQ = 2**31 - 1
+"""The largest message ``seq`` (an ``integer`` column: 32 bits on PostgreSQL). A position or
+cursor beyond it cannot name a message, and is refused before it reaches the database."""
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 
 ConversationTitle = Annotated[
@@ -39,10 +44,15 @@ ConversationTitle = Annotated[
 Role = Literal["user", "assistant", "system", "tool"]
 Status = Literal["sent", "streaming", "complete", "error"]
 ToolCallId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
-Metadata = Annotated[dict[str, JsonValue], AfterValidator(check_json)]
+Metadata = Annotated[
+    dict[str, JsonValue], BeforeValidator(check_nesting), AfterValidator(check_json)
+]
 """Free-form key/value pairs (``attributes`` in the database), bounded by ``Limits``."""
-SafeJson = Annotated[JsonValue, AfterValidator(check_json)]
-JsonObject = Annotated[dict[str, JsonValue], AfterValidator(check_json)]
+SafeJson = Annotated[JsonValue, BeforeValidator(check_nesting), AfterValidator(check_json)]
+"""Any JSON value the databases can store: at most ``MAX_JSON_DEPTH`` levels, storable text."""
+JsonObject = Annotated[
+    dict[str, JsonValue], BeforeValidator(check_nesting), AfterValidator(check_json)
+]
 
 _METADATA_FIELD: Any = Field(
     default_factory=dict, validation_alias=AliasChoices("metadata", "attributes")
@@ -76,7 +86,9 @@ class ToolCall(Schema):
     def _parse_arguments(cls, value: Any) -> Any:
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = loads(value)
+            except JSONTooDeep as exc:
+                raise ValueError(exc.msg) from None
             except ValueError:
                 raise ValueError("must be a JSON object (the string is not valid JSON)") from None
         if not isinstance(value, dict):

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from convstore.config import Limits
 from convstore.conversations.repository import ConversationRepository, MessageRepository
 from convstore.conversations.schemas import (
+    MAX_SEQ,
     ConversationCreate,
     ConversationRead,
     ConversationUpdate,
@@ -320,10 +321,8 @@ class MessageService:
             direction, seq = _decode_message_cursor(cursor, scope)
             after, before = (seq, None) if direction == "after" else (None, seq)
         for name, value in (("after", after), ("before", before)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
-                raise InvalidInput("must be a non-negative integer (a seq)", field=name)
+            if value is not None and not _is_seq(value):
+                raise InvalidInput(f"must be an integer from 0 to {MAX_SEQ} (a seq)", field=name)
         repo = MessageRepository(conn, user_id)
         if after is not None:
             rows = await repo.after(conversation_id, after, limit + 1)
@@ -513,14 +512,16 @@ def _new_row(
     }
 
 
+def _is_seq(value: object) -> bool:
+    """Whether ``value`` can be a position among messages: an int from 0 to ``MAX_SEQ``."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEQ
+
+
 def _decode_message_cursor(cursor: str, scope: str) -> tuple[str, int]:
+    """The direction and seq of a message cursor; a forged one (another shape, a seq no
+    message can have) is malformed, like any other forgery."""
     key = decode_cursor(cursor, scope)
-    if (
-        len(key) != 2
-        or key[0] not in ("after", "before")
-        or isinstance(key[1], bool)
-        or not isinstance(key[1], int)
-    ):
+    if len(key) != 2 or key[0] not in ("after", "before") or not _is_seq(key[1]):
         raise InvalidInput("malformed cursor", field="cursor")
     return key[0], key[1]
 

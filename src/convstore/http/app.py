@@ -31,7 +31,11 @@ from convstore.http.deps import API_PREFIX, get_auth, get_limits, get_store
 from convstore.http.errors import install_error_handlers, problem
 from convstore.http.health import router as health_router
 from convstore.http.idempotency import Replay, replay_headers
-from convstore.http.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from convstore.http.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    StandardHeadersMiddleware,
+)
 from convstore.http.ratelimit import RateLimited, RateLimits
 from convstore.mcp.http import mcp_http_app, mount
 from convstore.store import Store
@@ -95,6 +99,10 @@ def create_app(
         title="convstore",
         version=__version__,
         lifespan=lifespan,
+        # No redirect from /path/ to /path: Starlette would build its Location from the Host
+        # header, which the client chooses. Such a path is a 404 like any unknown one.
+        redirect_slashes=False,
+        openapi_url="/openapi.json" if settings.serves_api_docs else None,
         description="Users, conversations, messages with tool calls, and per-user tasks. "
         "Every error is an RFC 9457 problem; another user's object is a 404.",
     )
@@ -103,6 +111,7 @@ def create_app(
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(StandardHeadersMiddleware)  # the outermost: it sees every response
     app.include_router(health_router)
     for router in (auth_router, conversations_router, tasks_router, chat_router):
         app.include_router(router, prefix=API_PREFIX)

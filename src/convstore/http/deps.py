@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
@@ -115,6 +115,16 @@ async def auth_rate_limit(request: Request, limits: RateLimitsDep) -> None:
 
 
 AuthRateLimit = Depends(auth_rate_limit)
+
+
+async def no_store(response: Response) -> None:
+    """A response carrying tokens is never cached, by the browser or a proxy (RFC 6749 §5.1;
+    ``Pragma`` for HTTP/1.0 caches)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+NoStore = Depends(no_store)
 
 
 async def idempotency(

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from convstore.errors import ConvstoreError, FieldError, InvalidCredentials, InvalidInput
+from convstore.kit.jsoninput import MAX_JSON_DEPTH
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("convstore.http")
@@ -102,6 +103,8 @@ def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
         path = _field_path(tuple(err.get("loc", ())))
         if err.get("type") == "json_invalid":  # its loc ends in a character offset, not a field
             path = "body"
+            reason = (err.get("ctx") or {}).get("error")
+            message = f"not valid JSON: {reason}" if reason else "not valid JSON"
         elif path == "body" and ": " in message:  # cross-field rules name their field
             path, _, message = message.partition(": ")
         errors.append(FieldError(path, message, str(err.get("type", "invalid"))))
@@ -164,12 +167,32 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {
+def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
+    """The OpenAPI entry of a problem answer with ``status``."""
+    return {
         "model": Problem,
-        "description": _TITLES[status],
+        "description": description or _TITLES[status],
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
-    for status in (401, 404, 422, 429)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: problem_response(401),
+    404: problem_response(404),
+    422: problem_response(
+        422,
+        f"Invalid input: `errors` names each rejected field. A body that is not JSON, not "
+        f"UTF-8, or nested deeper than {MAX_JSON_DEPTH} levels is named `body`.",
+    ),
+    429: problem_response(429),
 }
 """The problems every authenticated route can answer, for the OpenAPI document."""
+
+CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: problem_response(
+        409,
+        "Conflict: the write collides with what is stored (a taken email, a tool call answered "
+        "twice), or a request with the same `Idempotency-Key` is still running.",
+    )
+}
+"""For the routes whose writes can collide."""

@@ -8,8 +8,9 @@ from pydantic import BaseModel
 from convstore.errors import DatabaseUnavailable
 from convstore.http.deps import StoreDep
 from convstore.http.errors import Problem
+from convstore.http.routing import ApiRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=ApiRoute)
 
 
 class Health(BaseModel):

@@ -1,8 +1,10 @@
-"""ASGI middleware: request body size limit (413) and request ids."""
+"""ASGI middleware: request body size limit (413), request ids, and the headers every response
+carries."""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -82,6 +84,11 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
+"""A client's request id is echoed when it is 1 to 128 visible ASCII characters (a header
+value may not carry controls); otherwise the response gets a fresh one."""
+
+
 class RequestIdMiddleware:
     """Echo the client's ``X-Request-ID`` (or make one) on every response."""
 
@@ -93,9 +100,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"")
-        request_id = (
-            given if 0 < len(given) <= 128 and given.isascii() else uuid.uuid4().hex.encode()
-        )
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex.encode()
 
         async def with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -105,3 +110,33 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_id)
+
+
+class StandardHeadersMiddleware:
+    """Add ``X-Content-Type-Options: nosniff`` to every HTTP response, the ones other
+    middleware send on their own (the 413) included: a browser must never guess a type other
+    than the declared one (JSON, problem+json, the docs' HTML)."""
+
+    HEADERS = ((b"x-content-type-options", b"nosniff"),)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = [
+                    h for h in message.get("headers", []) if h[0].lower() not in _REPLACED
+                ]
+                headers.extend(self.HEADERS)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+_REPLACED = frozenset(name for name, _ in StandardHeadersMiddleware.HEADERS)

@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from convstore.errors import InvalidInput
+from convstore.kit.schemas import to_utc
 
 T = TypeVar("T")
 
@@ -72,13 +73,14 @@ def decode_keyset(cursor: str, scope: str) -> tuple[datetime, uuid.UUID]:
     """The (timestamp, id) position of a cursor made by :func:`encode_keyset`.
 
     Raises:
-        InvalidInput: malformed, from another list, or carrying a timestamp without a zone.
+        InvalidInput: malformed, from another list, or carrying a timestamp without a zone or
+            one that leaves the calendar once converted to UTC (convstore writes UTC only).
     """
     key = decode_cursor(cursor, scope)
     try:
         at, last_id = datetime.fromisoformat(key[0]), uuid.UUID(key[1])
+        if len(key) != 2 or at.tzinfo is None:
+            raise ValueError("not a keyset position")
+        return to_utc(at), last_id
     except (IndexError, TypeError, ValueError):
         raise InvalidInput("malformed cursor", field="cursor") from None
-    if len(key) != 2 or at.tzinfo is None:
-        raise InvalidInput("malformed cursor", field="cursor")
-    return at, last_id

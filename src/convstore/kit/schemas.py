@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
+
+from convstore.kit.jsoninput import MAX_JSON_DEPTH, nesting_exceeds
 
 T = TypeVar("T")
 
@@ -25,25 +28,56 @@ def check_text(value: str) -> str:
     return value
 
 
-def check_line(value: str) -> str:
-    """A single line of text: not blank, no control characters. Outer whitespace is trimmed."""
+def check_identifier(value: str) -> str:
+    """One line kept exactly as given (an issuer's subject): no control characters, nothing
+    trimmed, since two identifiers differing in outer spaces are two identifiers."""
     if (bad := _DISALLOWED_LINE.search(value)) is not None:
         raise ValueError(f"contains a disallowed character U+{ord(bad.group()):04X}")
-    value = value.strip()
+    return value
+
+
+def check_line(value: str) -> str:
+    """A single line of text: not blank, no control characters. Outer whitespace is trimmed."""
+    value = check_identifier(value).strip()
     if not value:
         raise ValueError("must not be blank")
     return value
 
 
+def clean_line(value: str, max_chars: int) -> str:
+    """Text kept for information only, from a request header (a ``User-Agent``): each character
+    :func:`check_line` refuses becomes U+FFFD, and the text is cut to ``max_chars``. Refusing a
+    sign-in over such a header would help nobody; storing it as sent cannot work (NUL)."""
+    return _DISALLOWED_LINE.sub("\ufffd", value[:max_chars])
+
+
+def check_nesting(value: T) -> T:
+    """Refuse a JSON value nested deeper than ``MAX_JSON_DEPTH`` levels. Run before the value
+    is validated: validation itself recurses, and gives up around 255 levels with an error
+    naming every level in between."""
+    if nesting_exceeds(value):
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+_MAX_INT_DIGITS = sys.get_int_max_str_digits()
+_MAX_INT_BITS = int(_MAX_INT_DIGITS * math.log2(10)) if _MAX_INT_DIGITS else math.inf
+"""Integers up to this many bits have at most ``_MAX_INT_DIGITS`` digits (0: no limit)."""
+
+
 def check_json(value: T) -> T:
     """Apply :func:`check_text` to every string (keys included) of a JSON value, and refuse
     non-finite numbers: PostgreSQL's JSONB refuses NUL, unpaired surrogates, NaN and infinities
-    (SQLite would store ``null``), and the API refuses them on both databases."""
+    (SQLite would store ``null``), and the API refuses them on both databases. Integers Python
+    will not write out as text (more than ``sys.get_int_max_str_digits()`` digits) cannot be
+    stored as JSON either."""
     if isinstance(value, str):
         check_text(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("numbers must be finite (no NaN or Infinity)")
+    elif isinstance(value, int) and abs(value).bit_length() > _MAX_INT_BITS:
+        raise ValueError(f"integers must have at most {_MAX_INT_DIGITS} digits")
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(key)

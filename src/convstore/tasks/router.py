@@ -15,7 +15,8 @@ from convstore.http.deps import (
     ReadConn,
     WriteConn,
 )
-from convstore.http.errors import ERROR_RESPONSES
+from convstore.http.errors import CONFLICT_RESPONSES, ERROR_RESPONSES
+from convstore.http.routing import ApiRoute
 from convstore.kit.pagination import Page
 from convstore.kit.schemas import UTCDateTime
 from convstore.kit.validation import parse
@@ -29,7 +30,7 @@ from convstore.tasks.schemas import (
 )
 from convstore.tasks.service import task as task_service
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=ERROR_RESPONSES, route_class=ApiRoute)
 
 
 @router.get("", summary="List tasks")
@@ -51,7 +52,12 @@ async def list_tasks(
     return await task_service.list(conn, user.id, filters, limit=limit, cursor=cursor)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a task")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a task",
+    responses=CONFLICT_RESPONSES,
+)
 async def create_task(
     body: TaskCreate,
     user: CurrentUser,

@@ -40,7 +40,13 @@ def _normalize_tags(tags: list[str]) -> list[str]:
     return list(seen)
 
 
-Tag = Annotated[str, Field(min_length=1, max_length=TAG_MAX_LENGTH, pattern=r"^#?[^\s,#]+$")]
+Tag = Annotated[
+    str,
+    Field(min_length=1, max_length=TAG_MAX_LENGTH, pattern=r"^#?[^\s,#]+$"),
+    AfterValidator(check_line),
+]
+"""One word (an optional leading ``#``, no whitespace, comma or other ``#``), under the text rules
+of every single-line field: no control characters, no lone surrogates."""
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_normalize_tags)]
 
 

@@ -6,7 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, EmailStr, Field
 
-from convstore.kit.schemas import IDSchema, Schema, TimestampedSchema, check_line
+from convstore.kit.schemas import (
+    IDSchema,
+    Schema,
+    TimestampedSchema,
+    check_identifier,
+    check_line,
+)
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -22,6 +28,11 @@ Password = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSW
 """A password exactly as typed: 8 to 128 characters, no composition rules, never trimmed."""
 UserName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_line)]
 UserRole = Literal["user", "admin"]
+IDENTITY_MAX_LENGTH = 255
+Identity = Annotated[
+    str, Field(min_length=1, max_length=IDENTITY_MAX_LENGTH), AfterValidator(check_identifier)
+]
+"""An external issuer, or a subject at it: one line, kept exactly."""
 
 
 class UserCreate(Schema):
@@ -29,8 +40,8 @@ class UserCreate(Schema):
     password: Password | None = Field(default=None, repr=False)
     name: UserName | None = None
     role: UserRole = "user"
-    auth_provider: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    auth_subject: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    auth_provider: Identity | None = None
+    auth_subject: Identity | None = None
 
 
 class UserUpdate(Schema):
