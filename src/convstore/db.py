@@ -365,13 +365,15 @@ class Database:
         with no transaction open, whatever ends the work: an error, or a cancellation at any
         ``await`` (a client that went away, a timeout).
 
-        On success the transaction commits and the connection is closed with a plain
-        ``await``: the close of a committed or autocommit connection does not wait on the
+        On success the transaction commits and the connection goes back to the pool with a
+        plain ``await``: returning a committed or autocommit connection does not wait on the
         driver, so nothing can interrupt it (and it saves the task SQLAlchemy's context
-        manager runs the close in, docs/performance.md). On any failure the rollback and the
-        close run to completion (:func:`_to_completion`) however often the caller is
-        cancelled meanwhile, and on SQLite behind whatever statement the failure interrupted
-        (:func:`_abandon`): the write lock is always released.
+        manager runs the close in, docs/performance.md). Only a connection beyond the pool's
+        size is really closed, and that close runs to completion like the cleanup below.
+        On any failure the rollback and the close run to completion (:func:`_to_completion`)
+        however often the caller is cancelled meanwhile, and on SQLite behind whatever
+        statement the failure interrupted (:func:`_abandon`): the write lock is always
+        released.
         """
         with self._shield():
             conn = await engine.connect()
@@ -386,7 +388,10 @@ class Database:
             except BaseException:
                 await _to_completion(_abandon(conn))
                 raise
-            await conn.close()
+            if _closes_on_return(engine):  # past the pool's size: the close is I/O
+                await _to_completion(conn.close())
+            else:
+                await conn.close()
 
     def _shield(self) -> contextlib.AbstractContextManager[Any]:
         """On SQLite, a unit of work finishes before an AnyIO cancellation (Starlette's, when
@@ -409,6 +414,14 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def _closes_on_return(engine: AsyncEngine) -> bool:
+    """Whether a connection returned to ``engine``'s pool now would be closed (the pool is
+    full: an overflow connection), which talks to the server."""
+    pool: Any = engine.pool
+    size = getattr(pool, "size", None)
+    return size is None or pool.checkedin() >= size()
 
 
 async def _abandon(conn: AsyncConnection) -> None:
