@@ -1,10 +1,12 @@
-"""Rate limits with the ``limits`` library: per authenticated user, and per client IP (and
-account) on the unauthenticated auth routes. Exceeding one answers 429 with ``Retry-After``."""
+"""Rate limits with the ``limits`` library: per authenticated user, chat turns per user (a
+budget of their own: each costs model tokens), and per client IP (and account) on the
+unauthenticated auth routes. Exceeding one answers 429 with ``Retry-After``."""
 
 from __future__ import annotations
 
 import math
 import time
+import uuid
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -36,6 +38,7 @@ class RateLimits:
         self.user = parse(settings.rate_limit_user)
         self.auth_ip = parse(settings.rate_limit_auth_ip)
         self.login_account = parse(settings.rate_limit_login_account)
+        self.chat = parse(settings.rate_limit_chat)
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> None:
         """Count one request; raise RateLimited when it is one too many."""
@@ -45,6 +48,10 @@ class RateLimits:
             return
         stats = await self._limiter.get_window_stats(item, *identifiers)
         raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
+
+    async def chat_turn(self, user_id: uuid.UUID) -> None:
+        """Count one chat turn of the user against their chat budget."""
+        await self.hit(self.chat, "chat", str(user_id))
 
 
 def _async_url(url: str) -> str:
