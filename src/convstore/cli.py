@@ -185,6 +185,7 @@ def serve(
     import uvicorn
 
     from convstore.auth.secret import WeakSecret, resolve_secret
+    from convstore.http.server import uvicorn_options
 
     settings = _settings(database_url)
     workers = workers or settings.workers
@@ -194,6 +195,7 @@ def serve(
         "log_level": "info",
         "access_log": settings.access_log if access_log is None else access_log,
         "proxy_headers": True,
+        **uvicorn_options(settings),
     }
     _log_to_stderr()
     application: Any = None
