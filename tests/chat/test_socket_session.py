@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from fastapi import FastAPI
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 
 from convstore.auth.tokens import LEEWAY_SECONDS
 from tests.auth.helpers import access_claims, session_of, sign_hs256
@@ -133,6 +133,15 @@ async def test_a_socket_closes_at_the_first_message_after_its_session_ended(
         assert await stored(live, alice, conv) == (["add buy milk"], ["Buy milk"])
 
 
+async def test_a_socket_signed_in_by_header_closes_after_a_logout_too(live: Live) -> None:
+    alice = await register(live.api)
+    async with connect(live.ws_url, additional_headers=alice.headers, close_timeout=2) as ws:
+        conv = assert_chunks_then_done(await turn_frames(ws, content="add one"))["conversation_id"]
+        await logout(live, alice, alice.access_token)
+        await assert_refused_and_closed(ws, "add two", conv)
+    assert await stored(live, alice, conv) == (["add one"], ["One"])
+
+
 async def test_ending_one_session_leaves_the_sockets_of_the_others_open(live: Live) -> None:
     alice = await register(live.api)
     second = await sign_in(live.api, alice)
@@ -176,7 +185,7 @@ async def test_a_socket_closes_once_its_access_token_expired_unless_renewed(live
     """The same token on two sockets; one sends a fresh token before it expires (a later
     ``auth`` message) and goes on, the other is closed at its first message after expiry."""
     alice, bob = await register(live.api), await register(live.api)
-    token, refused_after = expiring_token(alice, valid_for=4)
+    token, refused_after = expiring_token(alice, valid_for=5)
     async with socket(live.ws_url, token) as renewed, socket(live.ws_url, token) as expired:
         conv = assert_chunks_then_done(await turn_frames(expired, content="add one"))[
             "conversation_id"
