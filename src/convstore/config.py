@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     """``serve`` logs one line per request (uvicorn's access log)."""
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
-    """Larger request bodies are refused with 413, larger WebSocket frames with close 1009."""
+    """Larger request bodies are refused with 413, larger WebSocket messages with close 1009."""
     max_header_bytes: int = Field(default=65_536, ge=4_096, le=1_048_576)
     """``serve``: a request head (request line and headers) above this many bytes is refused
     with 431 before the rest of it is read."""

@@ -6,8 +6,6 @@ peak resident memory from ``/proc``."""
 from __future__ import annotations
 
 import json
-import re
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,10 +17,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.http.test_serve import start_serve, stop, wait_until_up
+from tests.support.rawhttp import assert_refused, exchange, head, statuses
 
 MAX_HEADER_BYTES = 65_536
 MAX_HEADERS = 100
-STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ")
 PEAK_GROWTH_KIB = 5 * 1024
 """What a refused request below may add to the server's peak resident memory, at most (uvicorn's
 plain httptools protocol peaks at +32 MiB reading a 16 MiB header, +130 MiB for 64 MiB)."""
@@ -66,44 +64,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         stop(proc)
     assert "Traceback" not in log.read_text(), log.read_text()
-
-
-def head(*headers: tuple[str, str], target: str = "/healthz") -> bytes:
-    lines = [f"GET {target} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers)]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def exchange(port: int, data: bytes) -> bytes:
-    """Send ``data`` in pieces, as a client streaming it would, and read until the server
-    closes (the last request asks it to, or it refuses one). A server that stopped reading may
-    reset the connection: what arrived before counts."""
-    answer = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        try:
-            for start in range(0, len(data), 65_536):
-                sock.sendall(data[start : start + 65_536])
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        try:
-            while chunk := sock.recv(65_536):
-                answer += chunk
-        except ConnectionResetError:
-            pass
-    return answer
-
-
-def statuses(answer: bytes) -> list[int]:
-    """The status codes of the responses in ``answer``, in order (a status line follows the
-    previous body directly)."""
-    return [int(code) for code in STATUS_LINE.findall(answer)]
-
-
-def assert_refused(answer: bytes) -> None:
-    """Refused with 431 and the connection closed — or, when the rest of the request was still
-    arriving, the connection reset before the answer was read; never answered otherwise."""
-    assert statuses(answer) in ([431], []), answer[:300]
-    if answer:
-        assert b"connection: close" in answer.lower(), answer[:300]
 
 
 def test_normal_and_pipelined_requests_within_the_limits_are_answered(server: Server) -> None:
@@ -159,26 +119,3 @@ def test_a_websocket_message_over_the_body_limit_is_closed_by_the_server(server:
             ws.recv(timeout=10)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1009
-
-
-def test_serve_with_workers_bounds_request_heads(tmp_path: Path) -> None:
-    log = tmp_path / "serve.log"
-    proc, port = start_serve(
-        tmp_path,
-        log,
-        "--workers",
-        "2",
-        "--no-access-log",
-        CONVSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'w.db'}",
-        CONVSTORE_MAX_HEADERS="20",
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            wait_until_up(client, proc, log)
-        for _ in range(4):  # new connections: both workers take some
-            assert_refused(exchange(port, head(("x-big", "a" * 1024 * 1024))))
-            assert statuses(exchange(port, head(*((f"x-{n}", "v") for n in range(21))))) == [431]
-            assert statuses(exchange(port, head(("connection", "close")))) == [200]
-    finally:
-        stop(proc)
-    assert "Traceback" not in log.read_text(), log.read_text()

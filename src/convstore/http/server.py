@@ -16,18 +16,16 @@ The subclass relies on uvicorn's ``HttpToolsProtocol`` callbacks (``on_header``,
 from __future__ import annotations
 
 import asyncio
-import functools
 from typing import Any
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from convstore.config import Settings
+from convstore.config import Settings, get_settings
 
 TOO_LARGE = b"Request Header Fields Too Large"
-DEFAULT_MAX_HEADER_BYTES: int = Settings.model_fields["max_header_bytes"].default
-DEFAULT_MAX_HEADERS: int = Settings.model_fields["max_headers"].default
+PROTOCOL = "convstore.http.server:BoundedHttpToolsProtocol"
 
 
 class _TooManyHeaders(Exception):
@@ -42,8 +40,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     While a head is open, data goes to the parser at most ``max_header_bytes + 1`` bytes at a
     time, counted; bodies go through whole. The count restarts at the end of each request, so a
     pipelined head that starts inside a chunk with the previous body is counted from the next
-    chunk on: the parser holds at most one more read (asyncio's, 256 KiB) of it. Earlier
-    pipelined requests are answered before the 431.
+    chunk on: the parser holds at most one more read of the event loop (256 KiB) of it.
+    Earlier pipelined requests are answered before the 431.
+
+    The bounds are ``CONVSTORE_MAX_HEADER_BYTES`` and ``CONVSTORE_MAX_HEADERS`` of the process's
+    settings (:func:`get_settings`), so ``uvicorn --http
+    convstore.http.server:BoundedHttpToolsProtocol`` honours them too.
     """
 
     def __init__(
@@ -52,13 +54,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         server_state: ServerState,
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
-        *,
-        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
-        max_headers: int = DEFAULT_MAX_HEADERS,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.max_header_bytes = max_header_bytes
-        self.max_headers = max_headers
+        settings = get_settings()
+        self.max_header_bytes = settings.max_header_bytes
+        self.max_headers = settings.max_headers
         self._head_open = True
         self._head_bytes = 0
         self._header_count = 0
@@ -137,10 +137,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """What ``convstore serve`` gives uvicorn to bound what a client makes it read: request
     heads (the protocol above) and WebSocket messages (``ws_max_size``, checked at each frame's
-    header). Picklable, for ``--workers``."""
-    protocol = functools.partial(
-        BoundedHttpToolsProtocol,
-        max_header_bytes=settings.max_header_bytes,
-        max_headers=settings.max_headers,
-    )
-    return {"http": protocol, "ws_max_size": settings.max_body_bytes}
+    header).
+
+    The protocol is named, not given: a ``--workers`` child unpickles its options before it
+    answers uvicorn's health checks (5 s), and importing convstore then could take too long;
+    a name is imported later, when the child loads the application.
+    """
+    return {"http": PROTOCOL, "ws_max_size": settings.max_body_bytes}
