@@ -185,6 +185,7 @@ def serve(
     import uvicorn
 
     from convstore.auth.secret import WeakSecret, resolve_secret
+    from convstore.http.server import uvicorn_options
 
     settings = _settings(database_url)
     workers = workers or settings.workers
@@ -196,6 +197,7 @@ def serve(
         "proxy_headers": True,
         "server_header": False,  # no "server: uvicorn": the stack is nobody's business
         "date_header": True,
+        **uvicorn_options(settings),
     }
     _log_to_stderr()
     application: Any = None

@@ -150,7 +150,14 @@ class Settings(BaseSettings):
     """``serve`` logs one line per request (uvicorn's access log)."""
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
-    """Larger request bodies are refused with 413."""
+    """Larger request bodies are refused with 413, larger WebSocket messages with close 1009."""
+    max_header_bytes: int = Field(default=65_536, ge=4_096, le=1_048_576)
+    """``serve``: a request head (request line and headers) above this many bytes is refused
+    with 431 before the rest of it is read."""
+    max_headers: int = Field(default=100, ge=16, le=10_000)
+    """``serve``: a request with more header fields than this is refused with 431."""
+    ws_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """A chat WebSocket that has not authenticated this long after it opened is closed."""
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
 
     rate_limit_enabled: bool = True
@@ -176,6 +183,10 @@ class Settings(BaseSettings):
     def serves_api_docs(self) -> bool:
         """Whether the API documents are served (``api_docs``, or its default)."""
         return self.api_docs if self.api_docs is not None else self.env != "production"
+
+    rate_limit_chat: str = "30/minute"
+    """Chat turns per authenticated user (each one costs model tokens), counted on top of
+    ``rate_limit_user``: every POST chat route and every WebSocket message."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.support.api import Account
 
@@ -78,3 +82,36 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
                 await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
+
+
+@contextlib.asynccontextmanager
+async def socket(url: str, token: str | None = None) -> AsyncIterator[ClientConnection]:
+    """A chat socket, signed in with ``token`` (the first message) when given."""
+    async with connect(url, open_timeout=WAIT_SECONDS, close_timeout=2) as ws:
+        if token is not None:
+            await ws.send(json.dumps({"type": "auth", "token": token}))
+        yield ws
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    async with asyncio.timeout(WAIT_SECONDS):
+        raw = await ws.recv()
+    frame: dict[str, Any] = json.loads(raw)
+    return frame
+
+
+async def turn_frames(ws: ClientConnection, **message: Any) -> list[dict[str, Any]]:
+    """Send one message; every frame up to and including ``done`` or ``error``."""
+    await ws.send(json.dumps({"type": "message", **message}))
+    frames = [await receive(ws)]
+    while frames[-1]["type"] == "chunk":
+        frames.append(await receive(ws))
+    return frames
+
+
+async def closed_code(ws: ClientConnection) -> int | None:
+    """Wait for the server to close; the close code it sent."""
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(WAIT_SECONDS):
+            await ws.recv()
+    return closed.value.rcvd.code if closed.value.rcvd else None

@@ -8,7 +8,6 @@ results, usage, status), the tasks, and the task events that name the tool call 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -18,16 +17,19 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
 
 from tests.chat.helpers import (
     WAIT_SECONDS,
     assert_chunks_then_done,
+    closed_code,
     events,
     messages,
+    receive,
+    socket,
     sse_frames,
     tasks,
+    turn_frames,
 )
 from tests.support.api import Account, api_settings, client_for, register, running_app
 from tests.support.live import serving
@@ -278,39 +280,6 @@ async def ws_url(app: FastAPI) -> AsyncIterator[str]:
     """The session's app (its lifespan already entered) served live; the chat socket's URL."""
     async with serving(app) as url:
         yield url.replace("http://", "ws://") + f"{CHAT}/ws"
-
-
-@contextlib.asynccontextmanager
-async def socket(url: str, token: str | None = None) -> AsyncIterator[ClientConnection]:
-    """A chat socket, signed in with ``token`` (the first message) when given."""
-    async with connect(url, open_timeout=WAIT_SECONDS, close_timeout=2) as ws:
-        if token is not None:
-            await ws.send(json.dumps({"type": "auth", "token": token}))
-        yield ws
-
-
-async def receive(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(WAIT_SECONDS):
-        raw = await ws.recv()
-    frame: dict[str, Any] = json.loads(raw)
-    return frame
-
-
-async def turn_frames(ws: ClientConnection, **message: Any) -> list[dict[str, Any]]:
-    """Send one message; every frame up to and including ``done`` or ``error``."""
-    await ws.send(json.dumps({"type": "message", **message}))
-    frames = [await receive(ws)]
-    while frames[-1]["type"] == "chunk":
-        frames.append(await receive(ws))
-    return frames
-
-
-async def closed_code(ws: ClientConnection) -> int | None:
-    """Wait for the server to close; the close code it sent."""
-    with pytest.raises(ConnectionClosed) as closed:
-        async with asyncio.timeout(WAIT_SECONDS):
-            await ws.recv()
-    return closed.value.rcvd.code if closed.value.rcvd else None
 
 
 async def test_a_websocket_chat_streams_turns_and_stores_them(

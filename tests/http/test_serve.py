@@ -16,6 +16,7 @@ import httpx
 
 from convstore import migrate
 from tests.support.api import PASSWORD, TEST_SECRET
+from tests.support.rawhttp import assert_refused, exchange, head, statuses
 
 CONVSTORE = shutil.which("convstore", path=str(Path(sys.executable).parent)) or "convstore"
 START_TIMEOUT = 30.0
@@ -147,11 +148,19 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
 
 def test_serve_workers_without_access_log(tmp_path: Path) -> None:
     """``--workers 2 --no-access-log``: the database is migrated once, before the workers start;
-    each worker answers; no request is logged; SIGTERM stops them all."""
+    each worker answers, and bounds request heads as configured; no request is logged; SIGTERM
+    stops them all."""
     url = f"sqlite:///{tmp_path / 'w.db'}"
     log = tmp_path / "serve.log"
     proc, port = start_serve(
-        tmp_path, log, "--database-url", url, "--workers", "2", "--no-access-log"
+        tmp_path,
+        log,
+        "--database-url",
+        url,
+        "--workers",
+        "2",
+        "--no-access-log",
+        CONVSTORE_MAX_HEADERS="20",
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
@@ -164,6 +173,11 @@ def test_serve_workers_without_access_log(tmp_path: Path) -> None:
             for _ in range(20):  # on new connections, so that both workers take some
                 with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as fresh:
                     assert fresh.get("/api/v1/conversations", headers=headers).status_code == 200
+            for _ in range(4):
+                assert_refused(exchange(port, head(("x-big", "a" * 1024 * 1024))))
+                assert statuses(exchange(port, head(*((f"x-{n}", "v") for n in range(21))))) == [
+                    431
+                ]
     finally:
         code = stop(proc)
     output = log.read_text()

@@ -33,6 +33,7 @@ def api_settings(database_url: str, **overrides: Any) -> Settings:
         "rate_limit_auth_ip": "100000/minute",
         "rate_limit_login_account": "100000/minute",
         "rate_limit_login_account_failures": "100000/hour",
+        "rate_limit_chat": "100000/minute",
     }
     values.update(overrides)
     return Settings.model_validate(values)

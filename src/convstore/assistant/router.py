@@ -6,9 +6,11 @@ Frames (SSE events and WebSocket messages) are the ``chunk``, ``done`` and ``err
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect, status
@@ -17,13 +19,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from convstore.assistant.schemas import ErrorFrame
 from convstore.assistant.service import ChatService, ChatTurn, TurnStream
+from convstore.auth.service import Auth
 from convstore.conversations.schemas import MessageRead
 from convstore.errors import ConvstoreError, InvalidCredentials, InvalidInput
-from convstore.http.deps import API_PREFIX, AuthDep, CurrentUser, RateLimitsDep, StoreDep
+from convstore.http.deps import (
+    API_PREFIX,
+    AuthDep,
+    CurrentUser,
+    RateLimitsDep,
+    StoreDep,
+    get_limits,
+)
 from convstore.http.errors import ERROR_RESPONSES, Problem
+from convstore.http.ratelimit import RateLimits
 from convstore.http.routing import ApiRoute
 from convstore.kit.jsoninput import JSONTooDeep, loads
 from convstore.kit.schemas import SafeText
+from convstore.store import Store
 
 router = APIRouter(prefix="/chat", tags=["chat"], responses=ERROR_RESPONSES, route_class=ApiRoute)
 
@@ -114,6 +126,7 @@ async def chat_in_conversation(
     response: Response,
 ) -> Any:
     """Store your message, let the assistant answer (using your tasks), store its reply."""
+    await get_limits(request).chat_turn(user.id)
     turn = await _chat(request).begin(user.id, conversation_id, body.content)
     return await _answer(request, turn, body.stream, response)
 
@@ -129,6 +142,7 @@ async def chat_new(
     body: ChatRequest, user: CurrentUser, request: Request, response: Response
 ) -> Any:
     """Like chatting in a conversation, in a new one titled from your message."""
+    await get_limits(request).chat_turn(user.id)
     turn = await _chat(request).begin(user.id, None, body.content)
     return await _answer(request, turn, body.stream, response)
 
@@ -148,6 +162,7 @@ async def chat_retry(
     body: RetryRequest | None = None,
 ) -> Any:
     """Answer your last message again after a reply that failed (422 if there is none)."""
+    await get_limits(request).chat_turn(user.id)
     turn = await _chat(request).retry(user.id, conversation_id)
     return await _answer(request, turn, bool(body and body.stream), response)
 
@@ -157,25 +172,16 @@ async def chat_socket(
     websocket: WebSocket, store: StoreDep, auth: AuthDep, limits: RateLimitsDep
 ) -> None:
     """Authenticate with the first message `{"type": "auth", "token": …}` (or an
-    `Authorization` header), then send `{"type": "message", "content": …,
-    "conversation_id"?: …}`; each answer streams as `chunk` frames ending in `done`/`error`."""
+    `Authorization` header) within `CONVSTORE_WS_AUTH_TIMEOUT_SECONDS`, then send
+    `{"type": "message", "content": …, "conversation_id"?: …}`; each answer streams as `chunk`
+    frames ending in `done`/`error`. Every frame is checked like an HTTP request (the token,
+    its session, the account): once the session has ended the socket closes with 4401. A
+    later `auth` message renews the token."""
     await websocket.accept()
     try:
-        user_id = await _socket_user(websocket, store, auth)
+        session = await _open_session(websocket, store, auth)
         while True:
-            try:
-                raw = await _receive_json(websocket)
-                await limits.hit(limits.user, "user", str(user_id))
-                request = SocketMessage.model_validate(raw)
-                turn = await _chat(websocket).begin(
-                    user_id, request.conversation_id, request.content
-                )
-            except (ValidationError, ConvstoreError) as exc:
-                await websocket.send_text(_error_frame(exc).model_dump_json())
-                continue
-            async with contextlib.aclosing(_chat(websocket).run(turn)) as frames:
-                async for frame in frames:
-                    await websocket.send_text(frame.model_dump_json())
+            await _socket_turn(websocket, session, limits)
     except WebSocketDisconnect:
         return
     except InvalidCredentials as exc:
@@ -183,20 +189,106 @@ async def chat_socket(
         await websocket.close(code=4401, reason="unauthorized")
 
 
-async def _socket_user(websocket: WebSocket, store: Any, auth: Any) -> uuid.UUID:
+@dataclass
+class _SocketSession:
+    """Who a socket acts for and the token it proved it with.
+
+    The token is checked again before each frame is acted on — signature, expiry, its session
+    (refresh-token family) not revoked, the account active — exactly as for an HTTP request:
+    a socket must not outlive a logout, a password change or its token.
+    """
+
+    store: Store
+    auth: Auth
+    token: str
+    user_id: uuid.UUID
+
+    async def admit(self, limits: RateLimits, renewal: str | None = None) -> None:
+        """Check the session again (or switch to ``renewal``, a fresh token of the same user)
+        and count the frame against the user's rate limit.
+
+        Raises:
+            InvalidCredentials: the session has ended, or ``renewal`` is not a valid token of
+                this user (the socket is closed).
+            RateLimited: over the user's limit (an error frame; the socket stays open).
+        """
+        token = self.token if renewal is None else renewal
+        principal = await self.auth.authenticate(self.store, token)
+        if principal.user.id != self.user_id:
+            raise InvalidCredentials("a socket stays with the user who opened it")
+        self.token = token
+        await limits.hit(limits.user, "user", str(self.user_id))
+
+
+async def _open_session(websocket: WebSocket, store: Store, auth: Auth) -> _SocketSession:
+    """The socket's session, from its ``Authorization`` header or its first message.
+
+    Raises:
+        InvalidCredentials: no valid token, or no first message within the auth timeout.
+    """
     header = websocket.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else None
     if token is None:
+        timeout = store.settings.ws_auth_timeout_seconds
         try:
-            first = await _receive_json(websocket)
+            async with asyncio.timeout(timeout):
+                first = await _receive_json(websocket)
+        except TimeoutError:
+            raise InvalidCredentials(f"no auth message within {timeout:g} s") from None
         except InvalidInput:
             first = None
-        if not isinstance(first, dict) or first.get("type") != "auth":
+        if not _is_auth(first):
             raise InvalidCredentials('send {"type": "auth", "token": …} first')
-        token = str(first.get("token") or "")
+        token = _token_of(first)
     principal = await auth.authenticate(store, token)
-    user_id: uuid.UUID = principal.user.id
-    return user_id
+    return _SocketSession(store, auth, token, principal.user.id)
+
+
+async def _socket_turn(websocket: WebSocket, session: _SocketSession, limits: RateLimits) -> None:
+    """Answer one frame: a turn streamed as frames, or one error frame (the socket stays open).
+
+    Raises:
+        InvalidCredentials: the session has ended; nothing was written.
+    """
+    try:
+        turn = await _begin_socket_turn(websocket, session, limits)
+    except InvalidCredentials:
+        raise
+    except (ValidationError, ConvstoreError) as exc:
+        await websocket.send_text(_error_frame(exc).model_dump_json())
+        return
+    if turn is None:
+        return
+    async with contextlib.aclosing(_chat(websocket).run(turn)) as frames:
+        async for frame in frames:
+            await websocket.send_text(frame.model_dump_json())
+
+
+async def _begin_socket_turn(
+    websocket: WebSocket, session: _SocketSession, limits: RateLimits
+) -> ChatTurn | None:
+    """Read a frame and, once the session is checked, start the turn it asks for (None: the
+    frame renewed the token). Each turn counts against the user's chat budget too."""
+    try:
+        raw = await _receive_json(websocket)
+    except InvalidInput:
+        await session.admit(limits)
+        raise
+    if _is_auth(raw):
+        await session.admit(limits, renewal=_token_of(raw))
+        return None
+    await session.admit(limits)
+    request = SocketMessage.model_validate(raw)
+    await limits.chat_turn(session.user_id)
+    return await _chat(websocket).begin(session.user_id, request.conversation_id, request.content)
+
+
+def _is_auth(frame: Any) -> bool:
+    return isinstance(frame, dict) and frame.get("type") == "auth"
+
+
+def _token_of(frame: dict[str, Any]) -> str:
+    return str(frame.get("token") or "")
 
 
 async def _receive_json(websocket: WebSocket) -> Any:

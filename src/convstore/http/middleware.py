@@ -1,5 +1,5 @@
-"""ASGI middleware: request body size limit (413), request ids, and the headers every response
-carries."""
+"""ASGI middleware: request body and WebSocket message size limit (413, close 1009), request
+ids, and the headers every response carries."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from convstore.assistant.schemas import ErrorFrame
 from convstore.http.errors import PROBLEM_JSON
 
 
@@ -22,13 +23,21 @@ class _TooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies above ``max_bytes`` with 413, by Content-Length or while streaming."""
+    """Refuse bodies above ``max_bytes`` with 413, by Content-Length or while streaming, and
+    WebSocket messages above it with an error frame and close code 1009.
+
+    ``convstore serve`` sets the server's own bounds too (uvicorn's ``ws_max_size``, which stops
+    reading a frame at its header); this check holds under any server.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.app(scope, self._bounded_frames(receive, send), send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -59,6 +68,33 @@ class BodyLimitMiddleware:
         except _TooLarge:
             if not started:
                 await self._refuse(send)
+
+    def _bounded_frames(self, receive: Receive, send: Send) -> Receive:
+        """``receive`` that hands the application no message above ``max_bytes``: it closes the
+        socket (1009) and tells the application the client went away, before any parsing."""
+
+        async def bounded() -> Message:
+            message = await receive()
+            if message["type"] != "websocket.receive" or not self._too_large(message):
+                return message
+            detail = f"a message must not exceed {self.max_bytes} bytes"
+            frame = ErrorFrame(code="message_too_large", detail=detail, retryable=False)
+            await send({"type": "websocket.send", "text": frame.model_dump_json()})
+            await send({"type": "websocket.close", "code": 1009, "reason": "message too large"})
+            return {"type": "websocket.disconnect", "code": 1009, "reason": "message too large"}
+
+        return bounded
+
+    def _too_large(self, message: Message) -> bool:
+        text = message.get("text")
+        if text is None:
+            return len(message.get("bytes") or b"") > self.max_bytes
+        if len(text) <= self.max_bytes // 4:  # a character is at most 4 bytes of UTF-8
+            return False
+        return (
+            len(text) > self.max_bytes
+            or len(text.encode("utf-8", "surrogatepass")) > self.max_bytes
+        )
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(

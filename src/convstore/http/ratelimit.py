@@ -1,10 +1,12 @@
-"""Rate limits with the ``limits`` library: per authenticated user, and per client IP (and
-account) on the unauthenticated auth routes. Exceeding one answers 429 with ``Retry-After``."""
+"""Rate limits with the ``limits`` library: per authenticated user, chat turns per user (a
+budget of their own: each costs model tokens), and per client IP (and account) on the
+unauthenticated auth routes. Exceeding one answers 429 with ``Retry-After``."""
 
 from __future__ import annotations
 
 import math
 import time
+import uuid
 
 from limits import RateLimitItem, RateLimitItemPerDay, parse
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -39,6 +41,7 @@ class RateLimits:
         self.login_failures = parse(settings.rate_limit_login_account_failures)
         days = settings.login_known_client_days
         self.known_client = RateLimitItemPerDay(1, days) if days else None
+        self.chat = parse(settings.rate_limit_chat)
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> None:
         """Count one request; raise RateLimited when it is one too many."""
@@ -77,6 +80,10 @@ class RateLimits:
         if self.enabled and self.known_client is not None:
             await self._limiter.clear(self.known_client, "login-ok", email, ip)
             await self._limiter.hit(self.known_client, "login-ok", email, ip)
+
+    async def chat_turn(self, user_id: uuid.UUID) -> None:
+        """Count one chat turn of the user against their chat budget."""
+        await self.hit(self.chat, "chat", str(user_id))
 
 
 def _async_url(url: str) -> str:
