@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -34,13 +35,23 @@ def implementations(
     ctx: Context, peers: set[str] | None
 ) -> tuple[list[Implementation], list[dict[str, str]]]:
     """The raw bounds, convstore and (unless ``peers`` is empty) the peers for one backend."""
-    bounds: list[Implementation] = (
-        [raw.RawAsyncpg(ctx), raw.RawPsycopg(ctx)]
-        if ctx.backend == "postgresql"
-        else [raw.RawSqlite(ctx)]
-    )
-    found, missing = discover(ctx, peers) if peers != set() else ([], [])
-    return [*bounds, Convstore(ctx), *found], missing
+    missing: list[dict[str, str]] = []
+    bounds: list[Implementation] = [raw.RawSqlite(ctx)]
+    if ctx.backend == "postgresql":
+        bounds = [raw.RawAsyncpg(ctx)]
+        if importlib.util.find_spec("psycopg") is None:
+            missing.append(
+                {
+                    "peer": raw.RawPsycopg.name,
+                    "distribution": "psycopg",
+                    "module": "raw",
+                    "status": "not installed: psycopg (the bench extra)",
+                }
+            )
+        else:
+            bounds.append(raw.RawPsycopg(ctx))
+    found, absent = discover(ctx, peers) if peers != set() else ([], [])
+    return [*bounds, Convstore(ctx), *found], missing + absent
 
 
 def _failure(exc: BaseException) -> dict[str, str]:
