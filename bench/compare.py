@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -81,13 +82,20 @@ async def run(
             "workloads": {},
         }
     live: list[Implementation] = []
+    t0 = time.perf_counter()
     try:
         for impl in impls:
             _log(quiet, f"  bulk load: {impl.name}")
+            loader = _loader(impl, live)
             try:
-                await impl.setup()
-                timer = await impl.bulk_load(read_back(ctx.backend, ctx.dataset_url))
-                entries[impl.name]["workloads"]["load"] = timer.as_dict()
+                if loader is not None:
+                    impl.shared_from = loader  # type: ignore[attr-defined]
+                    await impl.setup()
+                    entries[impl.name]["workloads"]["load"] = {"shared": loader.name}
+                else:
+                    await impl.setup()
+                    timer = await impl.bulk_load(read_back(ctx.backend, ctx.dataset_url))
+                    entries[impl.name]["workloads"]["load"] = timer.as_dict()
             except Exception as exc:
                 entries[impl.name]["status"] = "failed: " + _failure(exc).popitem()[1]
                 traceback.print_exc()
@@ -95,29 +103,50 @@ async def run(
                 await _quietly(impl.drop)
                 continue
             live.append(impl)
-        convs = _touched(fx)
+        out["seconds"] = {"load": round(time.perf_counter() - t0, 1)}
+        t0 = time.perf_counter()
         await raw.warm(ctx.backend, ctx.dataset_url, [Conv(*c) for c in fx.conversations])
         for impl in list(live):
             try:
-                await impl.ready(convs)
-                for conv in [Conv(*c) for c in fx.conversations]:
-                    await call(impl.last50, conv)  # a warm cache for every implementation
-            except Unsupported:
-                pass
+                await impl.ready(_touched(fx))
+                await _warm(impl, fx, p.warm_budget_s)
             except Exception as exc:
                 entries[impl.name]["status"] = "failed: " + _failure(exc).popitem()[1]
                 live.remove(impl)
+        out["seconds"]["warm"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
         for name in LATENCY:
             _log(quiet, f"  {name}, taking turns: {len(live)} implementations")
             await _latency(name, live, entries, fx, p)
+        out["seconds"]["latency"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
         for impl in live:
             _log(quiet, f"  W4, W5: {impl.name}")
             await _throughput(impl, entries[impl.name]["workloads"], fx, p)
+        out["seconds"]["throughput"] = round(time.perf_counter() - t0, 1)
     finally:
         for impl in impls:
             await _quietly(impl.close)
             await _quietly(impl.drop)
     return out
+
+
+def _loader(impl: Implementation, live: Sequence[Implementation]) -> Implementation | None:
+    """The twin whose store ``impl`` shares (it loaded it), when there is one."""
+    twin = getattr(impl, "share_with", None)
+    return next((other for other in live if other.name == twin), None) if twin else None
+
+
+async def _warm(impl: Implementation, fx: Fixture, budget_s: float) -> None:
+    """Read each sampled conversation once (a warm cache), for at most ``budget_s``."""
+    deadline = time.perf_counter() + budget_s
+    for conv in [Conv(*c) for c in fx.conversations]:
+        try:
+            await call(impl.last50, conv)
+        except Unsupported:
+            return
+        if time.perf_counter() > deadline:
+            return
 
 
 def _touched(fx: Fixture) -> list[Conv]:

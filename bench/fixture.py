@@ -37,15 +37,17 @@ class Params:
     batch_total: int = 10_000
     batch_size: int = 100
     writers: int = 8
-    per_writer: int = 500
+    per_writer: int = 250
     http_concurrency: int = 16
     http_seconds: float = 10.0
     """Each wrk measurement (route × server × connections) runs this long."""
     http_per_writer: int = 100
     """HTTP W5: appends per writer (8 writers), then the check."""
     warmup: int = 30
-    workload_budget_s: float = 120.0
+    workload_budget_s: float = 90.0
     """A latency workload stops its rounds (for every implementation alike) past this."""
+    warm_budget_s: float = 20.0
+    """Each implementation's warm-up read of the sampled conversations stops past this."""
 
 
 @dataclass

@@ -45,6 +45,7 @@ TINY = Params(
     http_per_writer=5,
     warmup=2,
     workload_budget_s=30.0,
+    warm_budget_s=5.0,
 )
 """For smoke tests: every workload, a few operations each."""
 

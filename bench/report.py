@@ -359,6 +359,8 @@ def _cell(entry: dict[str, Any], w: str) -> str:
         return "–"
     if "unsupported" in value:
         return "unsupported"
+    if "shared" in value:
+        return "(shares the sync variant's store)"
     if "error" in value:
         return "error"
     if lower_is_better(w):

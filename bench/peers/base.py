@@ -23,9 +23,13 @@ class Peer(Implementation):
 
     backends: tuple[str, ...] = ("postgresql", "sqlite")
     unsupported: dict[str, str] = {}
+    share_with: str | None = None
+    """The name of the twin (the same package's other variant) whose store this one uses:
+    the twin bulk-loads it, this variant only runs the workloads on it."""
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
+        self.shared_from: Peer | None = None
         self._handles: dict[Conv, Any] = {}
         self.pg_url = ""
         """``postgresql://`` URL of the peer's database (PostgreSQL)."""
@@ -33,6 +37,10 @@ class Peer(Implementation):
         """The peer's SQLite file."""
 
     async def setup(self) -> None:
+        if self.shared_from is not None:
+            self.pg_url, self.path = self.shared_from.pg_url, self.shared_from.path
+            await self.open()
+            return
         if self.ctx.backend == "postgresql":
             self.pg_url = await pg_database(self.ctx, self.slug)
         else:
@@ -78,7 +86,7 @@ class Peer(Implementation):
             self.handle(conv)
 
     async def drop(self) -> None:
-        if self.ctx.keep:
+        if self.ctx.keep or self.shared_from is not None:
             return
         if self.ctx.backend == "postgresql":
             await drop_pg(self.ctx, self.slug)

@@ -82,6 +82,7 @@ class LangchainPostgresSync(Peer):
 
 class LangchainPostgresAsync(Peer):
     name = "langchain-postgres (async)"
+    share_with = "langchain-postgres (sync)"
     slug = "langchain_postgres_async"
     backends = ("postgresql",)
     distributions = DISTRIBUTIONS

@@ -83,6 +83,7 @@ class LangchainSqlSync(Peer):
 
 class LangchainSqlAsync(Peer):
     name = "langchain-community SQL (async)"
+    share_with = "langchain-community SQL (sync)"
     slug = "langchain_sql_async"
     distributions = (*DISTRIBUTIONS, "aiosqlite", "asyncpg")
     setup_note = (

@@ -80,6 +80,7 @@ class LlamaPostgresSync(_LlamaPostgres):
 
 class LlamaPostgresAsync(_LlamaPostgres):
     name = "llama-index PostgresChatStore (async)"
+    share_with = "llama-index PostgresChatStore (sync)"
     slug = "llama_postgres_async"
     setup_note = (
         "`from_params` (asyncpg); `async_add_message`/`aget_messages` (the whole array, "

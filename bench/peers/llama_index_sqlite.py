@@ -77,6 +77,7 @@ class LlamaSqliteSync(_LlamaSqlite):
 
 class LlamaSqliteAsync(_LlamaSqlite):
     name = "llama-index SQLiteChatStore (async)"
+    share_with = "llama-index SQLiteChatStore (sync)"
     slug = "llama_sqlite_async"
     setup_note = "`from_uri` (aiosqlite); `async_add_message`/`aget_messages` (all, sliced to 50)"
 
