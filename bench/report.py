@@ -217,7 +217,32 @@ def _run_targets(run: dict[str, Any]) -> list[dict[str, Any]]:
     out += _check_targets(run)
     out += _http_targets(run)
     out.append(_loader_target(run))
+    out += _bulk_memory_target(run)
     return out
+
+
+def _bulk_memory_target(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The read-back stream feeding every bulk load holds one conversation at a time."""
+    growths = {
+        name: (w["load"].get("rss_last_mb") or 0.0) - (w["load"].get("rss_first_mb") or 0.0)
+        for name, e in (run.get("implementations") or {}).items()
+        if isinstance((w := e.get("workloads") or {}).get("load"), dict)
+        and "rss_first_mb" in w["load"]
+    }
+    if not growths:
+        return []
+    worst = max(growths, key=lambda n: growths[n])
+    return [
+        _target(
+            "bulk loads' memory flat (largest RSS growth over one load)",
+            run["backend"],
+            run["size_label"],
+            growths[worst],
+            LOADER_GROWTH_MIB,
+            True,
+            (f"+{growths[worst]:.0f} MiB ({worst})", f"+{LOADER_GROWTH_MIB:.0f} MiB"),
+        )
+    ]
 
 
 def _check_targets(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -471,7 +496,20 @@ def _reasons(run: dict[str, Any]) -> list[str]:
                 lines.append(f"- {name}, {w}: {kind}: {value.get(kind)}")
     for miss in run.get("not_installed") or []:
         lines.append(f"- {miss['peer']} ({miss['distribution']}): {miss['status']}")
-    return ["Unsupported, failed and missing:", "", *lines, ""] if lines else []
+    out = ["Unsupported, failed and missing:", "", *lines, ""] if lines else []
+    peers = [n for n, e in (run.get("implementations") or {}).items() if e["kind"] == "peer"]
+    failed = [n for n, e in (run.get("implementations") or {}).items() if e["status"] != "ok"]
+    missing = run.get("not_installed") or []
+    status = (
+        f"Peers: {len(peers)} implementations ran"
+        + (f", {len(failed)} failed ({', '.join(failed)})" if failed else "")
+        + (
+            f"; not installed: {', '.join(m['distribution'] for m in missing)}."
+            if missing
+            else "; every peer package is installed."
+        )
+    )
+    return [*out, status, ""]
 
 
 def _versions(run: dict[str, Any]) -> list[str]:
@@ -561,7 +599,7 @@ def plots(doc: dict[str, Any], out: Path) -> list[Path]:
     return written
 
 
-COLORS = {"convstore": "tab:blue", "raw": "0.35"}
+COLORS = {"convstore": "tab:blue"}
 
 
 def _implementations_plot(plt: Any, run: dict[str, Any], out: Path) -> Path:
@@ -579,7 +617,10 @@ def _implementations_plot(plt: Any, run: dict[str, Any], out: Path) -> Path:
                 if value is not None:
                     xs.append(i - 0.4 + (k + 0.5) * width)
                     ys.append(value)
-            color = COLORS.get(entry["kind"], cmap(k % 20))
+            if entry["kind"] == "raw":
+                color = "0.2" if k == 0 else "0.55"
+            else:
+                color = COLORS.get(entry["kind"], cmap((k + 4) % 20))
             ax.bar(xs, ys, width, label=name, color=color, edgecolor="black", linewidth=0.3)
         ax.set_xticks(range(len(group)), [f"{w}\n{WORKLOAD_NAMES[w]}" for w in group], fontsize=7)
         ax.set_ylabel(unit)
