@@ -124,7 +124,10 @@ async def test_peer_runs_or_is_reported_missing(
             assert work["load"]["messages"] == result["load"]["messages"]
         for w in ("W1", "W2", "W1L", "W2L"):
             assert work[w]["n"] > 0, (cls.name, w, work[w])
-        assert work["W5"]["check"]["ok"], work["W5"]["check"]
+        # The check judges the peer (a peer may lose messages, or fail under concurrent
+        # writers): the run must have made it, or recorded the peer's error.
+        w5 = work["W5"]
+        assert "error" in w5 or w5["check"]["expected"] == TINY.writers * TINY.per_writer, w5
         for w, why in cls.unsupported.items():
             assert work[w] == {"unsupported": why}
         assert work["W6"] == {"unsupported": "no tasks"}
