@@ -125,8 +125,9 @@ async def run(
             await _throughput(impl, entries[impl.name]["workloads"], fx, p)
         out["seconds"]["throughput"] = round(time.perf_counter() - t0, 1)
     finally:
-        for impl in impls:
+        for impl in impls:  # every connection closed before any store is dropped (twins)
             await _quietly(impl.close)
+        for impl in impls:
             await _quietly(impl.drop)
     return out
 
