@@ -39,7 +39,18 @@ typecheck: install ## mypy --strict on src/
 test: install ## pytest on SQLite and PostgreSQL
 	$(BIN)/pytest
 
-BENCH_ARGS ?= --sizes 10k,100k
-bench: install ## Benchmarks on SQLite and PostgreSQL (docs/performance.md); BENCH_ARGS="--sizes 10k,1M"
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python -m bench $(BENCH_ARGS)
+# The benchmarks run in a virtual environment of their own: the peers' pins (older asyncpg,
+# aiosqlite, websockets, uuid-utils) must not move the development environment's versions.
+BENCH_VENV ?= .venv-bench
+BENCH_BIN := $(BENCH_VENV)/bin
+BENCH_ARGS ?= --sizes 100k
+
+$(BENCH_BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip
+	$(BENCH_BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(BENCH_BIN)/.installed ## convstore vs peers and raw bounds, SQLite and PostgreSQL (docs/performance.md); BENCH_ARGS="--sizes 10k,1M"
+	sh bench/setup.sh
+	$(BENCH_BIN)/python -m bench $(BENCH_ARGS)

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import uuid_utils
-
 from convstore.conversations.service import title_from_message
 
 HEAVY_EMAIL = "heavy@bench.example.com"
 """The W3/W6 user: 500 conversations and 500 tasks, whatever the dataset size."""
+LONG_EMAIL = "long@bench.example.com"
+"""The owner of the long conversation (W1L, W2L), whatever the dataset size."""
 TAGS = ("home", "work", "errands", "health", "finance", "urgent")
 TOOL_NAMES = ("add_task", "list_tasks", "complete_task", "update_task", "delete_task")
 BENCH_PASSWORD = "bench password 1234"
@@ -64,6 +64,8 @@ class Shape:
     heavy_conversations: int = 500
     heavy_messages_per_conversation: int = 2
     heavy_tasks: int = 500
+    long_messages: int = 2_000
+    """One conversation this long (W1L, W2L), besides ``messages``."""
     tool_call_share: float = 0.2
     seed: int = 42
 
@@ -106,8 +108,13 @@ class Generator:
         return self.clock
 
     def _id(self, at: datetime) -> uuid.UUID:
-        ns = int(at.timestamp() * 1_000_000) * 1_000
-        return uuid.UUID(bytes=uuid_utils.uuid7(nanoseconds=ns).bytes)
+        """A UUIDv7 of ``at``: 48 bits of milliseconds, the sub-millisecond fraction in the
+        12 bits after the version (so ids sort as their times do), 62 random bits."""
+        us = int(at.timestamp() * 1_000_000)
+        ms, frac = divmod(us, 1_000)
+        value = (ms << 80) | (0x7 << 76) | ((frac * 4096 // 1_000) << 64)
+        value |= (0b10 << 62) | self.rng.getrandbits(62)
+        return uuid.UUID(int=value)
 
     def _text(self, mean: float, cap: int) -> str:
         n = min(cap, max(8, int(self.rng.lognormvariate(0, 0.8) * mean)))
@@ -115,11 +122,13 @@ class Generator:
         return self.corpus[start : start + n].strip() or "hello"
 
     def users(self) -> Iterator[UserRows]:
-        """The heavy user first, then the regular ones."""
+        """The heavy user first, the long conversation's owner, then the regular ones."""
         s = self.shape
         yield self._user(
             HEAVY_EMAIL, s.heavy_conversations, s.heavy_messages_per_conversation, s.heavy_tasks
         )
+        if s.long_messages:
+            yield self._user(LONG_EMAIL, 1, s.long_messages, 0)
         left = s.messages
         for i in range(s.users):
             per_user = min(left, s.per_conversation * s.conversations_per_user)

@@ -1,6 +1,6 @@
 """W2 (and W6) alone over HTTP, to compare server options on one loaded dataset.
 
-    python -m bench.http_w2 --backend postgresql --size 10k -- --workers 2 --no-access-log
+    python -m bench.http_w2 --backend postgresql --size 10k -- --workers 2
     python -m bench.http_w2 --env CONVSTORE_DB_POOL_SIZE=16
 
 The dataset must have been loaded and kept (``python -m bench --sizes 10k --reuse``). Prints,
@@ -45,12 +45,16 @@ def _tree(pid: int) -> list[int]:
 async def run(backend: str, url: str, reads: int, args: list[str], env: dict[str, str]) -> Any:
     fx = await load_fixture(backend, url)
     log = Path(tempfile.gettempdir()) / "bench-http-w2.log"
-    async with http.server(url, log, tuple(args), env) as (base, pid):
+    cmd, server_env = http.convstore_command(url, [])
+    async with http.server([*cmd, *args], {**server_env, **env}, log) as (base, pid):
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
             emails = await http._emails(fx)
-            headers = {uid: await http._login(client, e) for uid, e in emails.items()}
-            heavy = await http._login(client, HEAVY_EMAIL)
+            headers = {
+                uid: {"authorization": f"Bearer {await http._login(client, e)}"}
+                for uid, e in emails.items()
+            }
+            heavy = {"authorization": f"Bearer {await http._login(client, HEAVY_EMAIL)}"}
             procs = _tree(pid)
             out: dict[str, Any] = {"logins_peak_mb": round(sum(map(peak_rss_mb, procs)), 1)}
             for p in procs:

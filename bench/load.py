@@ -125,7 +125,11 @@ async def load(url: str, shape: Shape, *, quiet: bool = False) -> LoadStats:
     start = time.perf_counter()
     writer = _PgWriter(url) if url.startswith("postgresql") else _SqliteWriter(url)
     await writer.open()
-    total = shape.messages + shape.heavy_conversations * shape.heavy_messages_per_conversation
+    total = (
+        shape.messages
+        + shape.heavy_conversations * shape.heavy_messages_per_conversation
+        + shape.long_messages
+    )
     try:
         with _progress() as progress:
             bar = progress.add_task(f"load {total:,} messages", total=total, rate="")

@@ -1,7 +1,8 @@
 """The benchmark runner: for each backend and size, load the dataset, then run every workload
-through the raw driver, the library and HTTP, and write the results.
+through the raw-driver bounds, convstore and the peers (bench/compare.py), then HTTP
+(convstore serve against a bare app, with wrk), and write the results.
 
-    python -m bench --backends sqlite,postgresql --sizes 10k,100k
+    python -m bench --backends sqlite,postgresql --sizes 100k
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from typing import Any
 
 import asyncpg
 
-from bench import http, library, raw, report
+from bench import compare, http, report
 from bench.dataset import Shape, parse_size, size_label
-from bench.fixture import Fixture, Params, load_fixture, pg_plain
+from bench.fixture import Params, load_fixture, pg_plain
+from bench.impl import Context
 from bench.load import create_pg_database, drop_pg_database, load, prepare, vacuum
-from bench.stats import Turns
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_PG = os.environ.get(
@@ -33,13 +34,18 @@ DEFAULT_PG = os.environ.get(
 TINY = Params(
     reads=20,
     writes=10,
+    long_reads=5,
+    long_writes=5,
     batch_total=200,
     batch_size=50,
     writers=3,
     per_writer=10,
     http_concurrency=4,
-    http_requests=40,
+    http_seconds=1.0,
+    http_per_writer=5,
     warmup=2,
+    workload_budget_s=30.0,
+    warm_budget_s=5.0,
 )
 """For smoke tests: every workload, a few operations each."""
 
@@ -59,6 +65,10 @@ class Config:
     shape: dict[str, int] = field(default_factory=dict)
     pg_prefix: str = "convstore_bench"
     """PostgreSQL databases are named ``<prefix>_<size>`` (created and dropped by the run)."""
+    peers: set[str] | None = None
+    """Peer modules to run (``bench/peers/``); ``None`` for all, empty for none."""
+    cpu_pin: bool = True
+    """HTTP: the server on one CPU and wrk on another (``taskset``)."""
 
 
 def _log(cfg: Config, text: str) -> None:
@@ -115,39 +125,27 @@ async def run_one(cfg: Config, backend: str, size: int) -> dict[str, Any]:
     fx = await load_fixture(backend, url)
     result: dict[str, Any] = {"backend": backend, "size": size, "size_label": label}
     result["load"] = stats
-    await _prewarm(fx)
-    _log(cfg, f"[{backend} {label}] raw driver and library, taking turns")
-    t0 = time.perf_counter()
-    runners = {"raw": raw.run, "library": library.run}
-    turns = Turns(list(runners))
-
-    async def run_seat(kind: str) -> None:
-        seat = turns.seat(kind)
-        try:
-            result[kind] = await runners[kind](fx, cfg.params, seat)
-        finally:
-            seat.release()
-
-    async with asyncio.TaskGroup() as group:
-        for kind in runners:
-            group.create_task(run_seat(kind))
-    _log(
-        cfg, f"[{backend} {label}] raw driver and library done in {time.perf_counter() - t0:.1f} s"
+    ctx = Context(
+        backend=backend,
+        label=label,
+        dataset_url=url,
+        pg_admin_url=cfg.pg_url,
+        data_dir=cfg.data,
+        prefix=cfg.pg_prefix,
+        keep=cfg.keep,
     )
+    _log(cfg, f"[{backend} {label}] raw bounds, convstore and peers")
+    t0 = time.perf_counter()
+    result.update(await compare.run(ctx, fx, cfg.params, peers=cfg.peers, quiet=cfg.quiet))
+    _log(cfg, f"[{backend} {label}] compared in {time.perf_counter() - t0:.1f} s")
     if cfg.http:
         _log(cfg, f"[{backend} {label}] http")
-        log = cfg.out / f"server-{backend}-{label}.log"
-        result["http"] = await http.run(fx, cfg.params, log)
-    report.add_ratios(result)
+        t0 = time.perf_counter()
+        result["http"] = await http.run(fx, cfg.params, cfg.out, pin=cfg.cpu_pin)
+        _log(cfg, f"[{backend} {label}] http done in {time.perf_counter() - t0:.1f} s")
     if not cfg.keep and not cfg.reuse:
         await _drop(cfg, backend, url, marker)
     return result
-
-
-async def _prewarm(fx: Fixture) -> None:
-    """Read every sampled conversation once, so no implementation pays for a cold cache."""
-    params = replace(Params(), reads=len(fx.conversations), warmup=0)
-    await raw.warm(fx, params)
 
 
 def _remove_sqlite(path: Path, marker: Path | None = None) -> None:
@@ -168,7 +166,15 @@ async def _drop(cfg: Config, backend: str, url: str, marker: Path) -> None:
 def _meta() -> dict[str, Any]:
     versions = ", ".join(
         f"{p} {metadata.version(p)}"
-        for p in ("convstore", "sqlalchemy", "asyncpg", "aiosqlite", "pydantic", "fastapi")
+        for p in (
+            "convstore",
+            "sqlalchemy",
+            "asyncpg",
+            "aiosqlite",
+            "pydantic",
+            "fastapi",
+            "uvicorn",
+        )
     )
     try:
         cpu = next(
@@ -202,7 +208,7 @@ async def run(cfg: Config) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> Config:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
-    ap.add_argument("--sizes", default="10k,100k", help="messages, e.g. 10k,100k,1M,10M")
+    ap.add_argument("--sizes", default="100k", help="messages, e.g. 10k,100k,1M,10M")
     ap.add_argument("--out", type=Path, default=ROOT / "results")
     ap.add_argument("--data", type=Path, default=ROOT / ".data", help="SQLite files, markers")
     ap.add_argument("--pg-url", default=DEFAULT_PG, help="a server where databases may be created")
@@ -212,6 +218,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument("--tiny", action="store_true", help="a few operations per workload (smoke)")
     ap.add_argument("--reads", type=int, help="operations per read workload")
     ap.add_argument("--writes", type=int, help="appends in W1")
+    ap.add_argument("--long", type=int, help="messages in the long conversation (2,000)")
+    ap.add_argument("--peers", help="comma-separated peer modules (bench/peers/), or 'none'")
+    ap.add_argument("--no-pin", action="store_true", help="HTTP: no taskset CPU pinning")
+    ap.add_argument("--http-seconds", type=float, help="duration of each wrk measurement")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     params = TINY if args.tiny else Params()
@@ -219,6 +229,16 @@ def parse_args(argv: list[str] | None = None) -> Config:
         params = replace(params, reads=args.reads)
     if args.writes:
         params = replace(params, writes=args.writes)
+    if args.http_seconds:
+        params = replace(params, http_seconds=args.http_seconds)
+    shape: dict[str, int] = (
+        {"heavy_conversations": 40, "heavy_tasks": 40, "long_messages": 200} if args.tiny else {}
+    )
+    if args.long is not None:
+        shape["long_messages"] = args.long
+    peers: set[str] | None = None
+    if args.peers:
+        peers = set() if args.peers == "none" else {p.strip() for p in args.peers.split(",")}
     return Config(
         backends=[b.strip() for b in args.backends.split(",") if b.strip()],
         sizes=[parse_size(s) for s in args.sizes.split(",") if s.strip()],
@@ -230,7 +250,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
         keep=args.keep,
         quiet=args.quiet,
         params=params,
-        shape={"heavy_conversations": 40, "heavy_tasks": 40} if args.tiny else {},
+        shape=shape,
+        peers=peers,
+        cpu_pin=not args.no_pin,
     )
 
 

@@ -1,33 +1,37 @@
-"""The physical bound: the same driver convstore uses, prepared statements, one round trip
-per operation, writing and reading exactly the rows the library does.
+"""The physical bound: plain drivers doing the same statements on convstore's well-indexed
+schema, one round trip per operation, writing and reading exactly the rows the library does,
+with nothing around them (no validation, no JSON decoding, no objects).
 
-PostgreSQL: asyncpg, each operation one prepared statement (an append is one CTE that bumps
-``messages_count`` and inserts, in autocommit — one implicit transaction, durable at commit).
-SQLite: the ``sqlite3`` driver that aiosqlite wraps, each operation one function run on the
-connection's own thread (one thread hop, the SQLite equivalent of a round trip), with the same
-pragmas as the library (WAL, ``synchronous=FULL``, foreign keys, ``BEGIN IMMEDIATE``).
+- PostgreSQL, two drivers measured in the same run: asyncpg (prepared statements) and
+  psycopg 3, synchronous (server-side prepared, ``jsonb`` returned as text as asyncpg does).
+  An append is one CTE that bumps ``messages_count`` and inserts, in autocommit (one implicit
+  transaction, durable at commit). The report's "raw" is, per workload, the faster of the two.
+- SQLite: the stdlib ``sqlite3`` driver called synchronously in the caller's thread (no
+  thread hop, no event loop: what any Python program reaches), with the library's pragmas
+  (WAL, ``synchronous=FULL``, foreign keys) and ``BEGIN IMMEDIATE`` for appends.
+
+Each bulk-loads the dataset into an empty schema of its own: per conversation, the
+conversation's row and its messages (100 per statement) in one transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import re
 import sqlite3
+import threading
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
-from bench.fixture import USER_TEXT, W6_TAG, Fixture, Params, check_w5, pg_plain, sqlite_file
-from bench.library import batch_items
-from bench.stats import Seat, timed, timed_concurrent
+from bench.fixture import USER_TEXT, W6_TAG, check_w5, pg_plain, sqlite_file
+from bench.impl import Context, Conv, Conversation, Implementation, Message, Op
+from bench.stores import chunks, drop_scratch, scratch
 from convstore.conversations.service import title_from_message
 from convstore.kit.types import uuid7
-
-T = TypeVar("T")
 
 MESSAGE_COLS = (
     "id, conversation_id, seq, role, content, status, tool_calls, tool_results, tool_call_id, "
@@ -82,84 +86,271 @@ INSERT INTO conversations (id, user_id, title, attributes, messages_count, creat
 VALUES ($1, $2, $3, '{}'::jsonb, 0, $4, $4)"""
 
 
+PG_LOAD_MANY = """
+WITH c AS (
+    UPDATE conversations SET messages_count = messages_count + $3, last_message_at = $4,
+        updated_at = $4, title = COALESCE(title, $8)
+    WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
+    RETURNING messages_count)
+INSERT INTO messages (id, conversation_id, user_id, seq, role, content, status, tool_calls,
+    tool_call_id, attributes, created_at, updated_at)
+SELECT m.id, $1, $2, c.messages_count - $3 + m.ord::int, m.role, m.content,
+    CASE WHEN m.role = 'user' THEN 'sent' ELSE 'complete' END, m.tool_calls, m.tool_call_id,
+    '{}'::jsonb, $4, $4
+FROM c, unnest($5::uuid[], $6::text[], $7::text[], $9::jsonb[], $10::text[])
+    WITH ORDINALITY AS m(id, role, content, tool_calls, tool_call_id, ord)"""
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def run(fx: Fixture, p: Params, seat: Seat) -> dict[str, Any]:
-    """Every workload on the raw driver; latency workloads take turns with the other
-    implementations at ``seat``, W4 and W5 run alone."""
-    if fx.backend == "postgresql":
-        return await _run_pg(fx, p, seat)
-    return await _run_sqlite(fx, p, seat)
+def _first_title(messages: Sequence[Message]) -> str | None:
+    return next((title_from_message(m.content) for m in messages if m.role == "user"), None)
 
 
-async def _run_pg(fx: Fixture, p: Params, seat: Seat) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    conn = await asyncpg.connect(pg_plain(fx.url))
-    try:
-        append = await conn.prepare(PG_APPEND)
-        append_many = await conn.prepare(PG_APPEND_MANY)
-        history = await conn.prepare(PG_HISTORY)
-        recent = await conn.prepare(PG_RECENT)
-        tasks = await conn.prepare(PG_TASKS)
-        heavy = fx.heavy_user
-        tag = json.dumps([W6_TAG])
+def _load_args(conv: Conv, chunk: list[Message], title: str | None) -> tuple[Any, ...]:
+    return (
+        conv.id,
+        conv.user_id,
+        len(chunk),
+        now(),
+        [uuid7() for _ in chunk],
+        [m.role for m in chunk],
+        [m.content for m in chunk],
+        title,
+        [json.dumps(m.tool_calls) if m.tool_calls else None for m in chunk],
+        [m.tool_call_id for m in chunk],
+    )
 
-        async def w1(_: int) -> None:
-            cid, uid = fx.pick()
-            at = now()
-            await append.fetchval(cid, uid, at, uuid7(), USER_TEXT, TITLE, "{}")
 
-        async def w2(_: int) -> None:
-            cid, uid = fx.pick()
-            await history.fetch(cid, uid)
+def _batch_args(conv: Conv, items: list[tuple[str, str]]) -> tuple[Any, ...]:
+    return (
+        conv.id,
+        conv.user_id,
+        len(items),
+        now(),
+        [uuid7() for _ in items],
+        [r for r, _ in items],
+        [c for _, c in items],
+        None,
+    )
 
-        async def w3(_: int) -> None:
-            await recent.fetch(heavy)
 
-        async def w6(_: int) -> None:
-            await tasks.fetch(heavy, tag)
+class RawAsyncpg(Implementation):
+    """asyncpg, one connection, every statement prepared."""
 
-        out["W1"] = (await seat.timed(w1, p.writes, warmup=p.warmup)).summary()
-        out["W2"] = (await seat.timed(w2, p.reads, warmup=p.warmup)).summary()
-        out["W3"] = (await seat.timed(w3, p.reads, warmup=p.warmup)).summary()
-        out["W6"] = (await seat.timed(w6, p.reads, warmup=p.warmup)).summary()
-        await seat.alone()
+    name = "raw asyncpg"
+    kind = "raw"
+    slug = "raw_asyncpg"
+    distributions = ("asyncpg",)
+    setup_note = "asyncpg, prepared statements, autocommit"
 
-        bulk = uuid7()
-        await conn.execute(PG_NEW_CONVERSATION, bulk, fx.writer, "W4 bulk", now())
-        items = batch_items(p.batch_size)
-        roles = [i["role"] for i in items]
-        contents = [i["content"] for i in items]
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.conn: asyncpg.Connection | None = None
+        self._scratch: str | None = None
+        self.heavy_tag = json.dumps([W6_TAG])
 
-        async def w4(_: int) -> None:
-            ids = [uuid7() for _ in items]
-            await append_many.fetch(bulk, fx.writer, len(items), now(), ids, roles, contents, None)
+    async def setup(self) -> None:
+        self._scratch = await scratch(self.ctx, "load_" + self.slug)
+        self._load = await asyncpg.connect(pg_plain(self._scratch))
+        self._load_stmt = await self._load.prepare(PG_LOAD_MANY)
 
-        out["W4"] = (
-            await timed(w4, p.batch_total // p.batch_size, warmup=0, items_per_op=p.batch_size)
-        ).summary()
+    async def load_conversation(self, conversation: Conversation) -> None:
+        conv, messages = conversation.conv, conversation.messages
+        async with self._load.transaction():
+            await self._load.execute(PG_NEW_CONVERSATION, conv.id, conv.user_id, None, now())
+            title = _first_title(messages)
+            for chunk in chunks(messages):
+                await self._load_stmt.fetch(*_load_args(conv, chunk, title))
 
-        shared = uuid7()
-        await conn.execute(PG_NEW_CONVERSATION, shared, fx.writer, "W5 concurrent", now())
-    finally:
-        await conn.close()
+    async def after_load(self) -> None:
+        await self._load.close()
+        assert self._scratch is not None
+        await drop_scratch(self.ctx, self._scratch)
+        self._scratch = None
 
-    conns = [await asyncpg.connect(pg_plain(fx.url)) for _ in range(p.writers)]
-    try:
-        stmts = [await c.prepare(PG_APPEND) for c in conns]
+    async def ready(self, convs: Sequence[Conv]) -> None:
+        self.conn = conn = await asyncpg.connect(pg_plain(self.ctx.dataset_url))
+        self._append = await conn.prepare(PG_APPEND)
+        self._append_many = await conn.prepare(PG_APPEND_MANY)
+        self._history = await conn.prepare(PG_HISTORY)
+        self._recent = await conn.prepare(PG_RECENT)
+        self._tasks = await conn.prepare(PG_TASKS)
 
-        async def w5(worker: int, i: int) -> None:
-            attrs = json.dumps({"w": worker, "n": i})
-            await stmts[worker].fetchval(shared, fx.writer, now(), uuid7(), USER_TEXT, TITLE, attrs)
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
 
-        out["W5"] = (await timed_concurrent(w5, p.writers, p.per_writer)).summary()
-    finally:
-        for c in conns:
+    async def drop(self) -> None:
+        if self._scratch:
+            await drop_scratch(self.ctx, self._scratch)
+
+    async def append(self, conv: Conv, text: str) -> Any:
+        return await self._append.fetchval(conv.id, conv.user_id, now(), uuid7(), text, TITLE, "{}")
+
+    async def last50(self, conv: Conv) -> Any:
+        return await self._history.fetch(conv.id, conv.user_id)
+
+    async def recent20(self, user_id: uuid.UUID) -> Any:
+        return await self._recent.fetch(user_id)
+
+    async def pending_tasks(self, user_id: uuid.UUID) -> Any:
+        return await self._tasks.fetch(user_id, self.heavy_tag)
+
+    async def new_conversation(self, user_id: uuid.UUID, title: str) -> Conv:
+        assert self.conn is not None
+        conv = Conv(uuid7(), user_id)
+        await self.conn.execute(PG_NEW_CONVERSATION, conv.id, user_id, title, now())
+        return conv
+
+    async def append_batch(self, conv: Conv, items: list[tuple[str, str]]) -> Any:
+        return await self._append_many.fetch(*_batch_args(conv, items))
+
+    async def writers(self, conv: Conv, count: int) -> list[Op]:
+        url = pg_plain(self.ctx.dataset_url)
+        self._writer_conns = [await asyncpg.connect(url) for _ in range(count)]
+        ops: list[Op] = []
+        for c in self._writer_conns:
+            stmt = await c.prepare(PG_APPEND)
+
+            async def write(text: str, stmt: Any = stmt) -> None:
+                await stmt.fetchval(conv.id, conv.user_id, now(), uuid7(), text, TITLE, "{}")
+
+            ops.append(write)
+        return ops
+
+    async def release_writers(self, writers: list[Op]) -> None:
+        for c in self._writer_conns:
             await c.close()
-    out["W5"]["check"] = await check_w5(fx.backend, fx.url, shared, p.writers, p.per_writer)
-    return out
+
+    async def check_w5(self, conv: Conv, writers: int, per_writer: int) -> dict[str, Any]:
+        return await check_w5(self.ctx.backend, self.ctx.dataset_url, conv.id, writers, per_writer)
+
+
+def to_psycopg(sql: str) -> str:
+    """``$n`` placeholders as psycopg's named ``%(pn)s``."""
+    return re.sub(r"\$(\d+)", r"%(p\1)s", sql)
+
+
+def _named(args: Sequence[Any]) -> dict[str, Any]:
+    return {f"p{i}": v for i, v in enumerate(args, start=1)}
+
+
+class RawPsycopg(Implementation):
+    """psycopg 3, synchronous, autocommit, server-side prepared statements (``prepare=True``),
+    ``jsonb`` loaded as text."""
+
+    name = "raw psycopg"
+    kind = "raw"
+    slug = "raw_psycopg"
+    distributions = ("psycopg",)
+    setup_note = "psycopg 3 sync, prepare=True, autocommit, jsonb loaded as text"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.conn: Any = None
+        self._scratch: str | None = None
+        self.heavy_tag = json.dumps([W6_TAG])
+        self.sql = {
+            name: to_psycopg(sql)
+            for name, sql in (
+                ("append", PG_APPEND),
+                ("append_many", PG_APPEND_MANY),
+                ("history", PG_HISTORY),
+                ("recent", PG_RECENT),
+                ("tasks", PG_TASKS),
+                ("new", PG_NEW_CONVERSATION),
+                ("load", PG_LOAD_MANY),
+            )
+        }
+
+    def _connect(self, url: str) -> Any:
+        import psycopg
+        from psycopg.types.string import TextLoader
+
+        conn = psycopg.connect(pg_plain(url), autocommit=True)
+        for name in ("json", "jsonb"):
+            conn.adapters.register_loader(name, TextLoader)
+        return conn
+
+    async def setup(self) -> None:
+        self._scratch = await scratch(self.ctx, "load_" + self.slug)
+        self._load = self._connect(self._scratch)
+
+    def load_conversation(self, conversation: Conversation) -> None:  # type: ignore[override]
+        conv, messages = conversation.conv, conversation.messages
+        title = _first_title(messages)
+        with self._load.transaction():
+            self._load.execute(
+                self.sql["new"], _named((conv.id, conv.user_id, None, now())), prepare=True
+            )
+            for chunk in chunks(messages):
+                self._load.execute(
+                    self.sql["load"], _named(_load_args(conv, chunk, title)), prepare=True
+                )
+
+    async def after_load(self) -> None:
+        self._load.close()
+        assert self._scratch is not None
+        await drop_scratch(self.ctx, self._scratch)
+        self._scratch = None
+
+    async def ready(self, convs: Sequence[Conv]) -> None:
+        self.conn = self._connect(self.ctx.dataset_url)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    async def drop(self) -> None:
+        if self._scratch:
+            await drop_scratch(self.ctx, self._scratch)
+
+    def _run(self, name: str, *args: Any) -> list[Any]:
+        cur = self.conn.execute(self.sql[name], _named(args), prepare=True)
+        return cur.fetchall() if cur.description else []
+
+    def append(self, conv: Conv, text: str) -> Any:
+        return self._run("append", conv.id, conv.user_id, now(), uuid7(), text, TITLE, "{}")
+
+    def last50(self, conv: Conv) -> Any:
+        return self._run("history", conv.id, conv.user_id)
+
+    def recent20(self, user_id: uuid.UUID) -> Any:
+        return self._run("recent", user_id)
+
+    def pending_tasks(self, user_id: uuid.UUID) -> Any:
+        return self._run("tasks", user_id, self.heavy_tag)
+
+    def new_conversation(self, user_id: uuid.UUID, title: str) -> Conv:
+        conv = Conv(uuid7(), user_id)
+        self._run("new", conv.id, user_id, title, now())
+        return conv
+
+    def append_batch(self, conv: Conv, items: list[tuple[str, str]]) -> Any:
+        return self._run("append_many", *_batch_args(conv, items))
+
+    async def writers(self, conv: Conv, count: int) -> list[Op]:
+        self._writer_conns = [self._connect(self.ctx.dataset_url) for _ in range(count)]
+        sql = self.sql["append"]
+        ops: list[Op] = []
+        for c in self._writer_conns:
+
+            def write(text: str, c: Any = c) -> None:
+                args = (conv.id, conv.user_id, now(), uuid7(), text, TITLE, "{}")
+                c.execute(sql, _named(args), prepare=True).fetchall()
+
+            ops.append(write)
+        return ops
+
+    async def release_writers(self, writers: list[Op]) -> None:
+        for c in self._writer_conns:
+            c.close()
+
+    async def check_w5(self, conv: Conv, writers: int, per_writer: int) -> dict[str, Any]:
+        return await check_w5(self.ctx.backend, self.ctx.dataset_url, conv.id, writers, per_writer)
 
 
 # --- SQLite -------------------------------------------------------------------------------
@@ -170,9 +361,9 @@ UPDATE conversations SET messages_count = messages_count + ?, last_message_at = 
 WHERE id = ? AND user_id = ? AND deleted_at IS NULL
 RETURNING messages_count"""
 SQ_INSERT = """
-INSERT INTO messages (id, conversation_id, user_id, seq, role, content, status, attributes,
-    created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+INSERT INTO messages (id, conversation_id, user_id, seq, role, content, status, tool_calls,
+    tool_call_id, attributes, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 SQ_HISTORY = f"""
 SELECT {MESSAGE_COLS} FROM messages
 WHERE conversation_id = ? AND user_id = ? AND deleted_at IS NULL
@@ -192,41 +383,35 @@ SQ_NEW_CONVERSATION = """
 INSERT INTO conversations (id, user_id, title, attributes, messages_count, created_at, updated_at)
 VALUES (?, ?, ?, '{}', 0, ?, ?)"""
 
+Row = tuple[str, str, str, str | None, str | None]
+"""(id, role, content, tool_calls JSON, tool_call_id) of a message to insert."""
+
 
 def _ts(at: datetime) -> str:
     return at.replace(tzinfo=None).isoformat(" ", timespec="microseconds")
 
 
-class SqliteConn:
-    """A sqlite3 connection with its own thread: each call is one hop to that thread."""
-
-    def __init__(self, path: str) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=1)
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in (
-            "foreign_keys = ON",
-            "busy_timeout = 5000",
-            "journal_mode = WAL",
-            "synchronous = FULL",
-        ):
-            self.db.execute(f"PRAGMA {pragma}")
-
-    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, self.db)
-
-    def close(self) -> None:
-        self.pool.shutdown()
-        self.db.close()
+def sqlite_connect(path: str) -> sqlite3.Connection:
+    """The library's pragmas; autocommit, transactions begun explicitly."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in (
+        "foreign_keys = ON",
+        "busy_timeout = 5000",
+        "journal_mode = WAL",
+        "synchronous = FULL",
+    ):
+        db.execute(f"PRAGMA {pragma}")
+    return db
 
 
-def _append(
-    db: sqlite3.Connection, cid: str, uid: str, rows: list[tuple[str, str, str]], attrs: str
+def sqlite_append(
+    db: sqlite3.Connection, cid: str, uid: str, rows: list[Row], title: str | None = TITLE
 ) -> int:
     """BEGIN IMMEDIATE; bump the counter; insert; COMMIT — as the library does."""
     at = _ts(now())
     db.execute("BEGIN IMMEDIATE")
     try:
-        (last,) = db.execute(SQ_BUMP, (len(rows), at, at, TITLE, cid, uid)).fetchone()
+        (last,) = db.execute(SQ_BUMP, (len(rows), at, at, title, cid, uid)).fetchone()
         first = last - len(rows) + 1
         db.executemany(
             SQ_INSERT,
@@ -239,11 +424,13 @@ def _append(
                     role,
                     content,
                     "sent" if role == "user" else "complete",
-                    attrs,
+                    tool_calls,
+                    tool_call_id,
+                    "{}",
                     at,
                     at,
                 )
-                for k, (mid, role, content) in enumerate(rows)
+                for k, (mid, role, content, tool_calls, tool_call_id) in enumerate(rows)
             ],
         )
         db.execute("COMMIT")
@@ -253,98 +440,135 @@ def _append(
     return int(last)
 
 
-async def _run_sqlite(fx: Fixture, p: Params, seat: Seat) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    path = str(sqlite_file(fx.url))
-    conn = SqliteConn(path)
-    lock = asyncio.Lock()  # one writer at a time, as the library's write lock
-    heavy = fx.heavy_user.hex
-    writer = fx.writer.hex
-    try:
+def _user_row(text: str) -> list[Row]:
+    return [(uuid7().hex, "user", text, None, None)]
 
-        async def w1(_: int) -> None:
-            cid, uid = fx.pick()
-            row = [(uuid7().hex, "user", USER_TEXT)]
-            async with lock:
-                await conn.call(lambda db: _append(db, cid.hex, uid.hex, row, "{}"))
 
-        async def w2(_: int) -> None:
-            cid, uid = fx.pick()
-            c, u = cid.hex, uid.hex
-            await conn.call(lambda db: db.execute(SQ_HISTORY, (c, u, c, u)).fetchall())
+class RawSqlite(Implementation):
+    """The stdlib driver, synchronous, in the caller's thread."""
 
-        async def w3(_: int) -> None:
-            await conn.call(lambda db: db.execute(SQ_RECENT, (heavy,)).fetchall())
+    name = "raw sqlite3"
+    kind = "raw"
+    slug = "raw_sqlite3"
+    distributions = ()
+    setup_note = "stdlib sqlite3, synchronous in the caller's thread, the library's pragmas"
 
-        async def w6(_: int) -> None:
-            await conn.call(lambda db: db.execute(SQ_TASKS, (heavy, W6_TAG)).fetchall())
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.db: sqlite3.Connection | None = None
+        self._scratch: str | None = None
 
-        out["W1"] = (await seat.timed(w1, p.writes, warmup=p.warmup)).summary()
-        out["W2"] = (await seat.timed(w2, p.reads, warmup=p.warmup)).summary()
-        out["W3"] = (await seat.timed(w3, p.reads, warmup=p.warmup)).summary()
-        out["W6"] = (await seat.timed(w6, p.reads, warmup=p.warmup)).summary()
-        await seat.alone()
+    def versions(self) -> dict[str, str]:
+        return {"sqlite": sqlite3.sqlite_version}
 
-        bulk, shared = uuid7().hex, uuid7().hex
+    async def setup(self) -> None:
+        self._scratch = await scratch(self.ctx, "load_" + self.slug)
+        self._load = sqlite_connect(str(sqlite_file(self._scratch)))
+
+    def load_conversation(self, conversation: Conversation) -> None:  # type: ignore[override]
+        conv, messages = conversation.conv, conversation.messages
+        cid, uid = conv.id.hex, conv.user_id.hex
         at = _ts(now())
-        for cid, title in ((bulk, "W4 bulk"), (shared, "W5 concurrent")):
-            await conn.call(
-                lambda db, c=cid, t=title: db.execute(  # type: ignore[misc]
-                    SQ_NEW_CONVERSATION, (c, writer, t, at, at)
+        self._load.execute(SQ_NEW_CONVERSATION, (cid, uid, None, at, at))
+        title = _first_title(messages)
+        for chunk in chunks(messages):
+            rows: list[Row] = [
+                (
+                    uuid7().hex,
+                    m.role,
+                    m.content,
+                    json.dumps(m.tool_calls) if m.tool_calls else None,
+                    m.tool_call_id,
                 )
-            )
-        items = batch_items(p.batch_size)
+                for m in chunk
+            ]
+            sqlite_append(self._load, cid, uid, rows, title)
 
-        async def w4(_: int) -> None:
-            rows = [(uuid7().hex, i["role"], i["content"]) for i in items]
-            async with lock:
-                await conn.call(lambda db: _append_batch(db, bulk, writer, rows))
+    async def after_load(self) -> None:
+        self._load.close()
+        assert self._scratch is not None
+        await drop_scratch(self.ctx, self._scratch)
+        self._scratch = None
 
-        out["W4"] = (
-            await timed(w4, p.batch_total // p.batch_size, warmup=0, items_per_op=p.batch_size)
-        ).summary()
-    finally:
-        conn.close()
+    async def ready(self, convs: Sequence[Conv]) -> None:
+        self.path = str(sqlite_file(self.ctx.dataset_url))
+        self.db = sqlite_connect(self.path)
 
-    writers = [SqliteConn(path) for _ in range(p.writers)]
-    try:
+    async def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
 
-        async def w5(worker: int, i: int) -> None:
-            row = [(uuid7().hex, "user", USER_TEXT)]
-            attrs = json.dumps({"w": worker, "n": i})
-            async with lock:
-                await writers[worker].call(lambda db: _append(db, shared, writer, row, attrs))
+    async def drop(self) -> None:
+        if self._scratch:
+            await drop_scratch(self.ctx, self._scratch)
 
-        out["W5"] = (await timed_concurrent(w5, p.writers, p.per_writer)).summary()
-    finally:
-        for w in writers:
-            w.close()
-    out["W5"]["check"] = await check_w5(
-        fx.backend, fx.url, uuid.UUID(shared), p.writers, p.per_writer
-    )
-    return out
+    def append(self, conv: Conv, text: str) -> Any:
+        assert self.db is not None
+        return sqlite_append(self.db, conv.id.hex, conv.user_id.hex, _user_row(text))
+
+    def last50(self, conv: Conv) -> Any:
+        assert self.db is not None
+        c, u = conv.id.hex, conv.user_id.hex
+        return self.db.execute(SQ_HISTORY, (c, u, c, u)).fetchall()
+
+    def recent20(self, user_id: uuid.UUID) -> Any:
+        assert self.db is not None
+        return self.db.execute(SQ_RECENT, (user_id.hex,)).fetchall()
+
+    def pending_tasks(self, user_id: uuid.UUID) -> Any:
+        assert self.db is not None
+        return self.db.execute(SQ_TASKS, (user_id.hex, W6_TAG)).fetchall()
+
+    def new_conversation(self, user_id: uuid.UUID, title: str) -> Conv:
+        assert self.db is not None
+        conv = Conv(uuid7(), user_id)
+        at = _ts(now())
+        self.db.execute(SQ_NEW_CONVERSATION, (conv.id.hex, user_id.hex, title, at, at))
+        return conv
+
+    def append_batch(self, conv: Conv, items: list[tuple[str, str]]) -> Any:
+        assert self.db is not None
+        rows: list[Row] = [(uuid7().hex, r, c, None, None) for r, c in items]
+        return sqlite_append(self.db, conv.id.hex, conv.user_id.hex, rows)
+
+    async def writers(self, conv: Conv, count: int) -> list[Op]:
+        """A connection per writer thread; one in-process lock orders the writers, as the
+        library's write lock does (no busy-wait on SQLite's file lock)."""
+        lock = threading.Lock()
+        self._writer_conns = [sqlite_connect(self.path) for _ in range(count)]
+        cid, uid = conv.id.hex, conv.user_id.hex
+        ops: list[Op] = []
+        for c in self._writer_conns:
+
+            def write(text: str, c: sqlite3.Connection = c) -> None:
+                with lock:
+                    sqlite_append(c, cid, uid, _user_row(text))
+
+            ops.append(write)
+        return ops
+
+    async def release_writers(self, writers: list[Op]) -> None:
+        for c in self._writer_conns:
+            c.close()
+
+    async def check_w5(self, conv: Conv, writers: int, per_writer: int) -> dict[str, Any]:
+        return await check_w5(self.ctx.backend, self.ctx.dataset_url, conv.id, writers, per_writer)
 
 
-def _append_batch(
-    db: sqlite3.Connection, cid: str, uid: str, rows: list[tuple[str, str, str]]
-) -> int:
-    """W4: one transaction per batch."""
-    return _append(db, cid, uid, rows, "{}")
-
-
-async def warm(fx: Fixture, p: Params) -> None:
+async def warm(backend: str, url: str, convs: Sequence[Conv]) -> None:
     """Read the last messages of every sampled conversation once (a warm cache for all)."""
-    if fx.backend == "postgresql":
-        conn = await asyncpg.connect(pg_plain(fx.url))
+    if backend == "postgresql":
+        conn = await asyncpg.connect(pg_plain(url))
         try:
-            for cid, uid in fx.conversations[: p.reads]:
-                await conn.fetch(PG_HISTORY, cid, uid)
+            for conv in convs:
+                await conn.fetch(PG_HISTORY, conv.id, conv.user_id)
         finally:
             await conn.close()
         return
-    db = SqliteConn(str(sqlite_file(fx.url)))
+    db = sqlite3.connect(sqlite_file(url))
     try:
-        pairs = [(c.hex, u.hex) for c, u in fx.conversations[: p.reads]]
-        await db.call(lambda d: [d.execute(SQ_HISTORY, (c, u, c, u)).fetchall() for c, u in pairs])
+        for conv in convs:
+            c, u = conv.id.hex, conv.user_id.hex
+            db.execute(SQ_HISTORY, (c, u, c, u)).fetchall()
     finally:
         db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,18 +40,25 @@ class Samples:
         }
 
 
+async def _maybe_await(result: Any) -> Any:
+    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+        return await result
+    return result
+
+
 async def timed(
-    op: Callable[[int], Awaitable[Any]], count: int, *, warmup: int = 20, items_per_op: int = 1
+    op: Callable[[int], Any], count: int, *, warmup: int = 20, items_per_op: int = 1
 ) -> Samples:
-    """Run ``op(i)`` ``warmup`` times untimed, then ``count`` times one after another."""
+    """Run ``op(i)`` ``warmup`` times untimed, then ``count`` times one after another
+    (``op`` may be synchronous)."""
     for i in range(warmup):
-        await op(-1 - i)
+        await _maybe_await(op(-1 - i))
     samples = Samples(items_per_op=items_per_op)
     clock = time.perf_counter
     start = clock()
     for i in range(count):
         t0 = clock()
-        await op(i)
+        await _maybe_await(op(i))
         samples.latencies.append(clock() - t0)
     samples.wall = clock() - start
     return samples
@@ -79,69 +87,84 @@ async def timed_concurrent(
     return samples
 
 
-class Turns:
-    """Latency workloads of several implementations (raw driver, library) in strict
-    alternation, one operation each in turn, then their throughput workloads one implementation
-    at a time.
+async def take_turns(
+    ops: dict[str, Callable[[int], Any]],
+    count: int,
+    *,
+    warmup: int = 20,
+    budget_s: float | None = None,
+) -> tuple[dict[str, Samples], dict[str, Exception]]:
+    """Run the same workload on several implementations in strict alternation, one operation
+    each in turn (``op(i)`` for ``i`` in ``-warmup … count-1``; operation ``i`` of every
+    implementation targets the same conversation), the order rotating each round so that no
+    implementation always follows the same one.
 
-    Run one after the other, two implementations meet a shared machine in different moods:
-    a slow minute lands on one of them and moves the ratio between them (by 30 % and more on
-    a busy virtual machine). Taking turns operation by operation, both see the same machine.
+    Run one after the other, implementations meet a shared machine in different moods: a slow
+    minute lands on one of them and moves the ratio between them (by 30 % and more on a busy
+    virtual machine). Taking turns operation by operation, they all see the same machine.
+
+    An operation may be synchronous (timed as a plain call) or return an awaitable. An
+    implementation whose operation raises leaves the workload; its exception is returned.
+    Past ``budget_s`` of wall time the rounds stop for every implementation alike (a slow
+    peer then has fewer, equally many samples as the others).
     """
-
-    def __init__(self, kinds: list[str]) -> None:
-        self._kinds = kinds
-        self._turn = 0
-        self._changed = asyncio.Condition()
-        self._alone = asyncio.Lock()
-
-    def seat(self, kind: str) -> Seat:
-        return Seat(self, self._kinds.index(kind))
-
-    async def _wait(self, index: int) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._turn == index)
-
-    async def _pass(self) -> None:
-        async with self._changed:
-            self._turn = (self._turn + 1) % len(self._kinds)
-            self._changed.notify_all()
-
-
-class Seat:
-    """One implementation's place in :class:`Turns`."""
-
-    def __init__(self, turns: Turns, index: int) -> None:
-        self._turns = turns
-        self._index = index
-        self._holds_alone = False
-
-    async def timed(
-        self, op: Callable[[int], Awaitable[Any]], count: int, *, warmup: int = 20
-    ) -> Samples:
-        """Like :func:`timed`, each operation (warm-up included) waiting for this seat's turn.
-        Every seat must run the same workloads with the same counts, in the same order."""
-        samples = Samples()
-        clock = time.perf_counter
-        for i in range(-warmup, count):
-            await self._turns._wait(self._index)
+    samples = {name: Samples() for name in ops}
+    errors: dict[str, Exception] = {}
+    names = list(ops)
+    clock = time.perf_counter
+    deadline = clock() + budget_s if budget_s else None
+    for i in range(-warmup, count):
+        if deadline is not None and i > 0 and clock() > deadline:
+            break
+        shift = i % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            if name in errors:
+                continue
+            op = ops[name]
             t0 = clock()
             try:
-                await op(i)
-            finally:
-                elapsed = clock() - t0
-                await self._turns._pass()
+                result = op(i)
+                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                    await result
+            except Exception as exc:  # a peer's failure is a result, not the run's end
+                errors[name] = exc
+                continue
             if i >= 0:
-                samples.latencies.append(elapsed)
-        samples.wall = sum(samples.latencies)
-        return samples
+                samples[name].latencies.append(clock() - t0)
+    for s in samples.values():
+        s.wall = sum(s.latencies)
+    return samples, errors
 
-    async def alone(self) -> None:
-        """Wait until no other seat runs alone, then run alone until :meth:`release`."""
-        await self._turns._alone.acquire()
-        self._holds_alone = True
 
-    def release(self) -> None:
-        if self._holds_alone:
-            self._holds_alone = False
-            self._turns._alone.release()
+async def timed_writers(writers: list[Callable[[int], Any]], per_worker: int) -> Samples:
+    """``len(writers)`` concurrent writers, each calling its ``op(i)`` ``per_worker`` times in
+    sequence: coroutine functions as tasks of this loop, plain functions each in a thread of
+    its own (as a synchronous program would run them)."""
+    samples = Samples()
+    clock = time.perf_counter
+
+    async def run_async(op: Callable[[int], Any]) -> None:
+        for i in range(per_worker):
+            t0 = clock()
+            await op(i)
+            samples.latencies.append(clock() - t0)
+
+    def run_sync(op: Callable[[int], Any]) -> None:
+        for i in range(per_worker):
+            t0 = clock()
+            op(i)
+            samples.latencies.append(clock() - t0)
+
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=len(writers)) as pool:
+        start = clock()
+        await asyncio.gather(
+            *(
+                run_async(op)
+                if asyncio.iscoroutinefunction(op)
+                else loop.run_in_executor(pool, run_sync, op)
+                for op in writers
+            )
+        )
+        samples.wall = clock() - start
+    return samples
