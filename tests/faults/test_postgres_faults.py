@@ -32,6 +32,8 @@ WRITERS = 8
 PER_WRITER = 40
 CONVERSATIONS = 2
 KILL_EVERY = 1.0
+KILL_ROUNDS = 6  # the killer's schedule: a kill every second, the third round a fast restart
+RESTART_ROUND = 3
 
 
 @pytest.fixture
@@ -117,25 +119,32 @@ def test_writers_survive_terminated_backends_and_a_restart(
             ]
 
             stop_killing = threading.Event()
+            schedule_done = threading.Event()
             kills: list[int] = []
             restarted: dict[str, float] = {}
+            written = [0] * WRITERS
 
             def killer() -> None:
-                rounds = 0
-                while not stop_killing.wait(KILL_EVERY):
-                    rounds += 1
-                    if rounds == 4:  # once: a fast restart mid-run
+                # The whole schedule runs whatever the machine's speed: writers go on until it ends.
+                for round_ in range(1, KILL_ROUNDS + 1):
+                    if stop_killing.wait(KILL_EVERY):
+                        break
+                    if round_ == RESTART_ROUND:  # once: a fast restart mid-run
                         cluster.restart("fast")
                         restarted["up"] = time.monotonic()
                         ledger.first_ok_after.pop("any", None)
                         continue
                     kills.append(_terminate_backends(cluster, database))
+                schedule_done.set()
 
             def writer(n: int) -> None:
                 with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15) as own:
-                    for i in range(PER_WRITER):
+                    i = 0
+                    while i < PER_WRITER or not schedule_done.is_set():
                         target = f"/api/v1/conversations/{convs[(n + i) % CONVERSATIONS]}/messages"
                         append_until_acknowledged(own, target, headers, f"w{n}-{i}", ledger)
+                        i += 1
+                        written[n] = i
                         time.sleep(0.02)
 
             kill_thread = threading.Thread(target=killer)
@@ -153,9 +162,9 @@ def test_writers_survive_terminated_backends_and_a_restart(
     assert sum(kills) > 0, "the killer never found a backend of the app"
     assert "up" in restarted
     back_after = ledger.first_ok_after["any"] - restarted["up"]
-    assert back_after <= 5.0, f"first 2xx {back_after:.2f} s after PostgreSQL came back"
+    assert back_after <= 1.0, f"first 2xx {back_after:.2f} s after PostgreSQL came back"
     assert sorted(stored) == sorted(ledger.acknowledged)  # every ack stored, exactly once
-    assert len(ledger.acknowledged) == WRITERS * PER_WRITER
+    assert len(ledger.acknowledged) == sum(written) >= WRITERS * PER_WRITER
     assert set(ledger.failures) <= {"503", "409", "ReadError", "RemoteProtocolError"}, (
         ledger.failures
     )
