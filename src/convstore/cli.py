@@ -203,7 +203,7 @@ def serve(
     application: Any = None
     try:
         if workers == 1:
-            from convstore.http.app import create_app
+            from convstore.app import create_app
 
             application = create_app(settings)
         else:  # this process only supervises the workers: it does not import the app
@@ -232,7 +232,7 @@ def serve(
 
 def worker_app() -> Any:
     """The application of one ``serve --workers N`` worker process (uvicorn's factory)."""
-    from convstore.http.app import create_app
+    from convstore.app import create_app
 
     get_settings.cache_clear()
     _log_to_stderr()

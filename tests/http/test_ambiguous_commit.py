@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from convstore import Store
-from convstore.http.app import create_app
+from convstore.app import create_app
 from tests.http.helpers import API
 from tests.support.api import Account, api_settings, register
 from tests.support.live import serving

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from convstore import Store
+from convstore.app import create_app
 from convstore.conversations.models import Conversation, Message
-from convstore.http.app import create_app
 from tests.http.helpers import API
 from tests.support.api import Account, api_settings, register
 from tests.support.live import serving

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import Table, func, select
 
 from convstore import Store
-from convstore.http.app import create_app
+from convstore.app import create_app
 from convstore.users.models import User
 from tests.http.helpers import (
     API,

@@ -21,11 +21,11 @@ from sqlalchemy import Table, select
 from starlette.websockets import WebSocketDisconnect
 
 from convstore import Store
+from convstore.app import create_app
 from convstore.conversations.models import Conversation
 from convstore.conversations.schemas import ConversationRead
 from convstore.conversations.service import conversation as conversation_service
 from convstore.errors import NotFound
-from convstore.http.app import create_app
 from convstore.http.deps import CurrentUser, ReadConn
 from tests.http.helpers import (
     API,

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 
 import convstore
 from convstore import Store
-from convstore.http.app import create_app
+from convstore.app import create_app
 from convstore.http.deps import CurrentUser, WriteConn
 from convstore.tasks.schemas import TaskCreate, TaskRead
 from convstore.tasks.service import task as task_service

@@ -1,4 +1,6 @@
-"""The FastAPI application: ``create_app(settings)``; ``convstore serve`` runs it under uvicorn.
+"""The application, assembled at the top of the package: ``create_app(settings)`` builds the FastAPI
+app from every router, the shared HTTP pieces (``convstore.http``) and MCP; ``convstore serve``
+runs it under uvicorn.
 
 The engine, the auth keys and the rate limiter are built in the lifespan, never at import.
 A database that is behind the migrations is upgraded on start (``CONVSTORE_AUTO_MIGRATE``).
