@@ -138,7 +138,6 @@ PENDING = {
     "assistant/providers/__init__.py -> store.py",
     "assistant/providers/builtin.py -> store.py",
     "assistant/service.py -> store.py",
-    "auth/service.py -> store.py",
 }
 """Services that still open their own transactions through the facade; each goes when its
 service takes a connection instead."""

@@ -306,14 +306,29 @@ class Database:
             self._row_security = not (await conn.exec_driver_sql(_BYPASSES_RLS)).scalar()
         return self._row_security
 
-    async def set_local(self, conn: AsyncConnection, name: str, value: str) -> None:
-        """Set ``name`` until the transaction ends, where row-level security applies.
+    async def act_as(
+        self,
+        conn: AsyncConnection,
+        *,
+        user_id: uuid.UUID | None = None,
+        token_hash: str | None = None,
+    ) -> None:
+        """Name who the transaction on ``conn`` acts for, where row-level security applies:
+        ``user_id`` (the policies see only that user's rows) and ``token_hash`` (the one token
+        row with that hash can be read: holding a token is the right to it, which is how the
+        flows that learn the user from a token find them). A unit opened for a user names them
+        itself; an entry point names a user only once it has learned who they are.
 
         Always transaction-local (``set_config(…, true)``), never ``SET``: a session setting
-        would outlive the transaction and reach the next user of the pooled connection.
+        would outlive the transaction and reach the next user of the pooled connection. This is
+        the only place that sets either.
         """
-        if await self.row_security(conn):
-            await conn.exec_driver_sql(self._set_local_sql, (name, value))
+        if not await self.row_security(conn):
+            return
+        if token_hash is not None:
+            await conn.exec_driver_sql(self._set_local_sql, (TOKEN_SETTING, token_hash))
+        if user_id is not None:
+            await conn.exec_driver_sql(self._set_local_sql, (TENANT_SETTING, str(user_id)))
 
     def _needs_tenant(self, user_id: uuid.UUID | None) -> bool:
         """Whether work for ``user_id`` must run in a transaction that names the user (until
@@ -381,7 +396,7 @@ class Database:
                 if begin:
                     await conn.begin()
                     if user_id is not None:
-                        await self.set_local(conn, TENANT_SETTING, str(user_id))
+                        await self.act_as(conn, user_id=user_id)
                 yield conn
                 if begin:
                     await conn.commit()

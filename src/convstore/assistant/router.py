@@ -28,6 +28,7 @@ from convstore.http.deps import (
     CurrentUser,
     RateLimitsDep,
     StoreDep,
+    authenticate,
     get_limits,
 )
 from convstore.http.errors import ERROR_RESPONSES, Problem
@@ -213,7 +214,7 @@ class _SocketSession:
             RateLimited: over the user's limit (an error frame; the socket stays open).
         """
         token = self.token if renewal is None else renewal
-        principal = await self.auth.authenticate(self.store, token)
+        principal = await authenticate(self.store, self.auth, token)
         if principal.user.id != self.user_id:
             raise InvalidCredentials("a socket stays with the user who opened it")
         self.token = token
@@ -240,7 +241,7 @@ async def _open_session(websocket: WebSocket, store: Store, auth: Auth) -> _Sock
         if not _is_auth(first):
             raise InvalidCredentials('send {"type": "auth", "token": …} first')
         token = _token_of(first)
-    principal = await auth.authenticate(store, token)
+    principal = await authenticate(store, auth, token)
     return _SocketSession(store, auth, token, principal.user.id)
 
 
