@@ -133,25 +133,8 @@ def _package_sources() -> dict[str, str]:
     return {p.relative_to(SRC).as_posix(): p.read_text() for p in SRC.rglob("*.py")}
 
 
-PENDING = {
-    "assistant/protocol.py -> store.py",
-    "assistant/providers/__init__.py -> store.py",
-    "assistant/providers/builtin.py -> store.py",
-    "assistant/service.py -> store.py",
-}
-"""Services that still open their own transactions through the facade; each goes when its
-service takes a connection instead."""
-
-
-def _key(offender: str) -> str:
-    path, _, rest = offender.partition(":")
-    return f"{path} -> {rest.split(' -> ')[1].split(' ')[0]}" if " -> " in rest else offender
-
-
 def test_imports_run_down_the_layers() -> None:
-    offenders = _upward_imports(_package_sources())
-    assert [o for o in offenders if _key(o) not in PENDING] == []
-    assert PENDING <= {_key(o) for o in offenders}, "a pending import is gone: drop it"
+    assert _upward_imports(_package_sources()) == []
 
 
 def test_the_layer_check_would_see_an_offender() -> None:

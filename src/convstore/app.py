@@ -85,7 +85,7 @@ def create_app(
         app.state.rate_limits = RateLimits(settings)
         app.state.chat = None  # built on first use (the provider may load heavier modules)
         app.state.chat_factory = lambda: ChatService(
-            store, assistant or build_assistant(settings, store)
+            store, settings, assistant or build_assistant(settings)
         )
         try:
             async with mcp_app.lifespan():
