@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, int]] = [
     ("app.py", INTERFACES),
     ("cli.py", INTERFACES),
     ("demo.py", INTERFACES),
+    ("command.py", INTERFACES),
     ("*/router.py", INTERFACES),
     ("http/*", INTERFACES),
     ("mcp/*", INTERFACES),
@@ -60,12 +61,13 @@ LAYERS: list[tuple[str, int]] = [
     ("db.py", FOUNDATION),
     ("config.py", FOUNDATION),
     ("errors.py", FOUNDATION),
+    ("extras.py", FOUNDATION),
     ("migrate.py", FOUNDATION),
 ]
 """The layer of every module, by its path under ``src/convstore`` (the first pattern that
 matches wins; a module no pattern matches fails the test). README's Architecture section draws
 this map."""
-ONLY_IMPORTED_BY = {"app.py": {"cli.py"}}
+ONLY_IMPORTED_BY = {"app.py": {"cli.py"}, "cli.py": {"command.py"}}
 """The application is assembled at the top: only the CLI imports it, never http/ or a router."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import json
 import uuid
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
@@ -29,6 +29,7 @@ from sqlalchemy.util import await_
 
 from convstore.config import Settings
 from convstore.errors import InvalidInput
+from convstore.extras import require
 
 WRITE_OPTION = "convstore_write"
 """Execution option marking a connection that will write (SQLite: ``BEGIN IMMEDIATE``)."""
@@ -76,6 +77,8 @@ def normalize_url(url: str | URL) -> URL:
     if driver and driver not in _SYNC_DRIVERS and driver != _ASYNC_DRIVERS[backend]:
         raise InvalidInput(f"unsupported driver {driver!r}", field="database_url")
     parsed = parsed.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}")
+    if backend == "postgresql":
+        require("asyncpg", "a postgresql:// database")
     if backend == "postgresql" and "sslmode" in parsed.query:
         # libpq spells it sslmode; asyncpg takes the same values as ssl.
         query = dict(parsed.query)
@@ -536,8 +539,8 @@ class DriverStatement:
     async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Mapping[str, Any]]:
         """The statement's rows keyed by column, values processed as SQLAlchemy would.
 
-        On asyncpg the driver's own records (:class:`Row`) when no column needs processing:
-        building a dict per row costs more than decoding it. Dicts otherwise.
+        On asyncpg the driver's own records (``Row``: :func:`_row_class`) when no column needs
+        processing: building a dict per row costs more than decoding it. Dicts otherwise.
         """
         plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
         args = self._args(plan, params)
@@ -545,7 +548,7 @@ class DriverStatement:
         driver: Any = raw.driver_connection
         try:
             if plan.asyncpg:
-                records: Any = await driver.fetch(plan.sql, *args, record_class=Row)
+                records: Any = await driver.fetch(plan.sql, *args, record_class=_row_class())
             else:
                 records = await driver.execute_fetchall(plan.sql, args)
         except Exception as error:
@@ -560,15 +563,21 @@ class DriverStatement:
         return rows
 
 
-class Row(asyncpg.Record):  # type: ignore[misc]
-    """An asyncpg record that says it is a read-only ``Mapping`` (which it behaves as: keys,
-    values, items, get, lookup by column name), so that code taking rows as mappings, Pydantic
-    included, takes it as it is."""
+@functools.cache
+def _row_class() -> type:
+    """:class:`Row`, built on first use: asyncpg (the postgres extra) is loaded only with a
+    PostgreSQL database."""
+    import asyncpg  # type: ignore[import-untyped]
 
-    __slots__ = ()
+    class Row(asyncpg.Record):  # type: ignore[misc]
+        """An asyncpg record that says it is a read-only ``Mapping`` (which it behaves as:
+        keys, values, items, get, lookup by column name), so that code taking rows as
+        mappings, Pydantic included, takes it as it is."""
 
+        __slots__ = ()
 
-Mapping.register(Row)
+    Mapping.register(Row)
+    return Row
 
 
 class _Compiled:
