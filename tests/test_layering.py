@@ -1,4 +1,4 @@
-"""Static checks of the layering rules (STYLE.md 6–7): imports run down the layers only, queries
+"""Static checks of the layering rules: imports run down the layers only, queries
 live in repositories only, and only repositories filter on ``user_id``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An ambiguous commit (RELIABILITY 2.F5): the client sends an idempotent create to a live
+"""An ambiguous commit: the client sends an idempotent create to a live
 server and goes away without reading the answer, so it cannot know whether the write happened.
 Its retry with the same ``Idempotency-Key`` gets the stored response and exactly one row exists.
 

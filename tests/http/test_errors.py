@@ -1,5 +1,4 @@
-"""Errors are RFC 9457 problems that name the offending field and never show internals
-(RELIABILITY 2.B1 and the error rules of 2.D)."""
+"""Errors are RFC 9457 problems that name the offending field and never show internals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tenant isolation (RELIABILITY 2.A1–A3): the cross-tenant matrix is built from ``app.routes``.
+"""Tenant isolation: the cross-tenant matrix is built from ``app.routes``.
 
 Every authenticated operation whose path names an object (conversation, message, task) is
 called by user B with user A's ids (live, soft-deleted, and mixed with B's own ids). Each answer

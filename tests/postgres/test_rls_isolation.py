@@ -1,4 +1,4 @@
-"""Row-level security holds on its own (RELIABILITY 2.A4), and everything still works under it.
+"""Row-level security holds on its own, and everything still works under it.
 
 - Raw SQL as the app role acting for B: every SELECT, UPDATE and DELETE of A's rows, in every
   table with a ``user_id``, touches 0 rows; inserting a row for A, or moving one of B's rows to
