@@ -40,6 +40,7 @@ from convstore.http.ratelimit import RateLimited, RateLimits
 from convstore.mcp.http import mcp_http_app, mount
 from convstore.store import Store
 from convstore.tasks.router import router as tasks_router
+from convstore.web import install_web
 
 
 def create_app(
@@ -116,6 +117,7 @@ def create_app(
     for router in (auth_router, conversations_router, tasks_router, chat_router):
         app.include_router(router, prefix=API_PREFIX)
     mount(app, mcp_app)
+    install_web(app, settings)
     return app
 
 
