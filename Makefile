@@ -55,5 +55,8 @@ bench: $(BENCH_BIN)/.installed ## convstore vs peers and raw bounds, SQLite and 
 	sh bench/setup.sh
 	$(BENCH_BIN)/python -m bench $(BENCH_ARGS)
 
+web-browser: ## Install Debian's chromium for the page's browser tests (root; apt-get)
+	sh scripts/install-chromium.sh
+
 vendor: ## Re-fetch the web page's vendored JavaScript (Preact+htm, markdown-it, Swagger UI, ReDoc) from npm
 	sh scripts/vendor-web.sh

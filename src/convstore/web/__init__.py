@@ -15,7 +15,10 @@ The vendored files and their licences are listed in ``static/vendor/README.md``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import mimetypes
+import re
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -53,6 +56,25 @@ PAGE_CSP = "; ".join(
     )
 )
 """The page's policy: its own origin only, no inline script or style, no plugins, no framing."""
+
+DOCS_CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src {scripts}",
+        "style-src 'self' 'unsafe-inline'",  # Swagger UI and ReDoc style elements at run time
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",  # ReDoc's search runs in a worker it makes from a blob
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+"""The viewers' policy: their own origin only (so ReDoc's footer logo on a CDN is not fetched);
+the one inline script FastAPI writes into each page is allowed by its hash, no other."""
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 PAGE_HEADERS = (
     (b"content-security-policy", PAGE_CSP.encode()),
@@ -115,6 +137,18 @@ def _drop_cdn_docs(app: FastAPI) -> None:
     ]
 
 
+def _with_docs_csp(response: HTMLResponse) -> HTMLResponse:
+    """``response`` with the viewers' CSP, allowing exactly the inline scripts it carries."""
+    body = bytes(response.body).decode()
+    sources = ["'self'"] + [
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(body)
+    ]
+    response.headers["Content-Security-Policy"] = DOCS_CSP.format(scripts=" ".join(sources))
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 def _docs_routes(app: FastAPI, openapi_url: str) -> list[BaseRoute]:
     assets = APIDOCS_PATH
     title = app.title
@@ -122,7 +156,7 @@ def _docs_routes(app: FastAPI, openapi_url: str) -> list[BaseRoute]:
 
     async def swagger(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_swagger_ui_html(
+        html = get_swagger_ui_html(
             openapi_url=root + openapi_url,
             title=f"{title} - Swagger UI",
             swagger_js_url=f"{root}{assets}/swagger-ui-bundle.js",
@@ -132,19 +166,21 @@ def _docs_routes(app: FastAPI, openapi_url: str) -> list[BaseRoute]:
             init_oauth=app.swagger_ui_init_oauth,
             swagger_ui_parameters=app.swagger_ui_parameters,
         )
+        return _with_docs_csp(html)
 
     async def swagger_redirect(_: Request) -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
+        return _with_docs_csp(get_swagger_ui_oauth2_redirect_html())
 
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_redoc_html(
+        html = get_redoc_html(
             openapi_url=root + openapi_url,
             title=f"{title} - ReDoc",
             redoc_js_url=f"{root}{assets}/redoc.standalone.js",
             redoc_favicon_url=f"{root}{STATIC_PATH}/favicon.svg",
             with_google_fonts=False,
         )
+        return _with_docs_csp(html)
 
     routes: list[BaseRoute] = [Mount(assets, StaticFiles(directory=APIDOCS_DIR), name="apidocs")]
     if app.docs_url:

@@ -193,12 +193,21 @@ function useConversations() {
 function ConversationItem({ conversation, current, onOpen, onRename, onDelete }) {
   const [editing, setEditing] = useState(false);
   const input = useRef(null);
+  const finished = useRef(false);
   useEffect(() => {
     if (editing && input.current) input.current.select();
   }, [editing]);
 
+  function start() {
+    finished.current = false;
+    setEditing(true);
+  }
+
   function finish(save) {
-    const value = input.current ? input.current.value.trim() : "";
+    // Enter or Escape ends the edit; the blur that follows as the field goes away must not.
+    if (finished.current || !input.current) return;
+    finished.current = true;
+    const value = input.current.value.trim();
     setEditing(false);
     if (save && value !== (conversation.title || "")) onRename(conversation, value || null);
   }
@@ -233,7 +242,7 @@ function ConversationItem({ conversation, current, onOpen, onRename, onDelete })
     >
       ${title}
     </button>
-    <button class="icon" aria-label=${`Rename ${title}`} title="Rename" onClick=${() => setEditing(true)}>
+    <button class="icon" aria-label=${`Rename ${title}`} title="Rename" onClick=${start}>
       ✎
     </button>
     <button class="icon" aria-label=${`Delete ${title}`} title="Delete" onClick=${() => onDelete(conversation)}>
