@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
 
-from tests.http.test_serve import start_serve, stop, wait_until_up
+from tests.http.test_serve import free_port, start_serve, stop, wait_until_up
+from tests.support.fake_llm import FakeModel
 
 CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser")
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
@@ -106,7 +110,12 @@ def watched(browser: Any, server: str, request: pytest.FixtureRequest) -> Iterat
     ends with the watch clean unless it asserts on it itself. ``viewport`` may be set with
     ``@pytest.mark.parametrize`` indirectly (default 1280×800)."""
     viewport = getattr(request, "param", None) or {"width": 1280, "height": 800}
-    context = browser.new_context(base_url=server, viewport=viewport)
+    base = (
+        request.getfixturevalue("model_server")
+        if "model_server" in request.fixturenames
+        else server
+    )
+    context = browser.new_context(base_url=base, viewport=viewport)
     watch = Watch()
 
     def route(route: Any) -> None:
@@ -135,3 +144,51 @@ def _console(watch: Watch, message: Any) -> None:
         watch.csp.append(text)
     elif message.type == "error" and "Failed to load resource" not in text:
         watch.errors.append(text)
+
+
+@pytest.fixture(scope="session")
+def model() -> Iterator[tuple[FakeModel, str]]:
+    """A scripted Chat Completions server (tests/support/fake_llm.py) under uvicorn in a thread
+    of its own: the model and its base URL."""
+    fake = FakeModel()
+    port = free_port()
+    config = uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive(), "the fake model's server stopped"
+        assert time.monotonic() < deadline, "the fake model did not start"
+        time.sleep(0.02)
+    try:
+        yield fake, f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def model_server(
+    tmp_path_factory: pytest.TempPathFactory, model: tuple[FakeModel, str]
+) -> Iterator[str]:
+    """``convstore serve`` answering with the ``openai`` provider on the fake model."""
+    tmp = tmp_path_factory.mktemp("web-model")
+    log = tmp / "serve.log"
+    proc, port = start_serve(
+        tmp,
+        log,
+        CONVSTORE_ASSISTANT_PROVIDER="openai",
+        CONVSTORE_OPENAI_BASE_URL=model[1],
+        CONVSTORE_OPENAI_API_KEY="unused",
+        CONVSTORE_OPENAI_MAX_RETRIES="0",
+        CONVSTORE_RATE_LIMIT_AUTH_IP="1000/minute",
+        CONVSTORE_ACCESS_LOG="false",
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base) as client:
+            wait_until_up(client, proc, log)
+        yield base
+    finally:
+        stop(proc)

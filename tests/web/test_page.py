@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from tests.support.api import PASSWORD
+from tests.support.fake_llm import FakeModel, Step
 
 NARROW = {"width": 375, "height": 740}
 
@@ -412,3 +414,68 @@ def test_api_docs_render_offline(
     assert not watch.errors, watch.errors
     assert all("img-src" in violation for violation in watch.csp), watch.csp
     assert not watch.dialogs
+
+
+def test_stop_cancels_the_turn_and_retry_answers_again(
+    watched: tuple[Any, Any], model_server: str, model: tuple[FakeModel, str]
+) -> None:
+    """With a model that writes slowly: Stop aborts the stream, the server ends the turn (the
+    reply stored as interrupted), and Retry answers the same message again."""
+    page, watch = watched
+    fake, _ = model
+    fake.steps[:] = [
+        Step(text=" ".join(f"word{n}" for n in range(60)), chunk_delay=0.2),
+        Step(text="Here is the whole answer."),
+    ]
+    register(page)
+    send(page, "tell me a long story")
+    reply = page.locator("article.message.assistant").last
+    reply.locator(".md", has_text="word1").wait_for()
+    page.get_by_role("button", name="Stop").click()
+    reply.get_by_role("alert").get_by_text("Stopped.").wait_for()
+    assert page.get_by_role("button", name="Send").is_visible()
+    conversation_id = re.search(r"[?&]c=([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
+
+    with api_client(page, model_server) as api:
+        deadline = time.monotonic() + 10
+        while True:
+            stored = api.get(f"/conversations/{conversation_id}/messages").json()["items"][-1]
+            if stored["status"] != "streaming" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert stored["status"] == "error"
+    assert stored["metadata"]["error"]["detail"] == "the reply was interrupted"
+    assert "word59" not in stored["content"]
+
+    with page.expect_response(lambda r: r.url.endswith("/retry")) as retried:
+        reply.get_by_role("button", name="Retry").click()
+    assert retried.value.status == 200
+    answer = page.locator("article.message.assistant").last
+    answer.locator(".md", has_text="Here is the whole answer.").wait_for()
+    assert page.locator("article.message.assistant").count() == 2
+    assert page.get_by_role("button", name="Retry").count() == 0
+    watch.assert_clean()
+
+
+def test_an_expired_access_token_is_refreshed_silently(
+    watched: tuple[Any, Any], server: str
+) -> None:
+    page, watch = watched
+    register(page)
+    send(page, "add renew passport")
+    last_reply(page)
+    before = json.loads(page.evaluate("localStorage.getItem('convstore.session')"))
+    page.evaluate(
+        "(() => { const s = JSON.parse(localStorage.getItem('convstore.session'));"
+        " s.access_token = 'expired.' + s.access_token.slice(8);"
+        " localStorage.setItem('convstore.session', JSON.stringify(s)); })()"
+    )
+    with page.expect_response(lambda r: r.url.endswith("/auth/refresh")) as refreshed:
+        page.reload()
+    assert refreshed.value.status == 200
+    page.locator("#tasks .task-title", has_text="renew passport").wait_for()
+    page.get_by_label("Message", exact=True).wait_for()
+    after = json.loads(page.evaluate("localStorage.getItem('convstore.session')"))
+    assert after["refresh_token"] != before["refresh_token"]  # rotated
+    assert after["access_token"] != before["access_token"]
+    watch.assert_clean()
