@@ -246,7 +246,7 @@ function ConversationItem({ conversation, current, onOpen, onRename, onDelete })
       ✎
     </button>
     <button class="icon" aria-label=${`Delete ${title}`} title="Delete" onClick=${() => onDelete(conversation)}>
-      🗑
+      ×
     </button>
   </li>`;
 }
