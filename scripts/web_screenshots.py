@@ -23,9 +23,7 @@ def chat(page: Page, text: str) -> None:
     box = page.get_by_label("Message", exact=True)
     box.fill(text)
     box.press("Enter")
-    page.locator("article.message.assistant").last.and_(
-        page.locator(":not(.streaming)")
-    ).wait_for()
+    page.locator("article.message.assistant").last.and_(page.locator(":not(.streaming)")).wait_for()
 
 
 def main(base: str, out: Path) -> None:

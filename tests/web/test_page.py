@@ -479,3 +479,38 @@ def test_an_expired_access_token_is_refreshed_silently(
     assert after["refresh_token"] != before["refresh_token"]  # rotated
     assert after["access_token"] != before["access_token"]
     watch.assert_clean()
+
+
+def test_a_refused_turn_can_be_sent_again(watched: tuple[Any, Any], server: str) -> None:
+    """A turn refused before it began (here the chat budget's 429, answered by the browser's
+    route once) stores nothing; Retry sends the same message again, to the real server."""
+    page, watch = watched
+    register(page)
+    refused: list[str] = []
+
+    def once(route: Any) -> None:
+        if refused:
+            route.continue_()
+            return
+        refused.append(route.request.url)
+        problem = {
+            "type": "urn:convstore:problem:rate-limited",
+            "title": "Too many requests",
+            "status": 429,
+            "code": "rate_limited",
+            "detail": "too many chat turns, retry in 5 seconds",
+        }
+        route.fulfill(status=429, json=problem, headers={"Retry-After": "5"})
+
+    page.route("**/api/v1/chat/messages", once)
+    send(page, "add book the dentist")
+    reply = page.locator("article.message.assistant").last
+    reply.get_by_role("alert").get_by_text("too many chat turns").wait_for()
+    assert "c=" not in page.url
+    reply.get_by_role("button", name="Retry").click()
+    page.locator("#tasks .task-title", has_text="dentist").wait_for()
+    assert page.locator("article.message.user").count() == 1
+    assert page.locator("article.message.assistant").count() == 1
+    assert "c=" in page.url
+    assert len(refused) == 1
+    watch.assert_clean()

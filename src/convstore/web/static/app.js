@@ -537,7 +537,11 @@ function Chat({ conversationId, conversation, onStarted, onTurnEnded, onToolResu
           key=${m.key}
           message=${m}
           onRetry=${retry}
-          canRetry=${!running && m === last && m.role === "assistant" && m.status === "error"}
+          canRetry=${!running &&
+          m === last &&
+          m.role === "assistant" &&
+          m.status === "error" &&
+          Boolean(conversationId || (m.error && m.error.action === "resend"))}
         />`,
       )}
     </div>
