@@ -58,7 +58,9 @@ def browser(chromium_path: str) -> Iterator[Any]:
         _unavailable("Playwright for Python is not installed (pip install -e '.[dev]')")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=["--no-sandbox"]
+            executable_path=chromium_path,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
         )
         try:
             yield launched
@@ -67,24 +69,53 @@ def browser(chromium_path: str) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``convstore serve`` on SQLite at a free loopback port: its base URL."""
-    tmp = tmp_path_factory.mktemp("web")
-    log = tmp / "serve.log"
-    proc, port = start_serve(
-        tmp,
-        log,
-        CONVSTORE_RATE_LIMIT_AUTH_IP="1000/minute",
-        CONVSTORE_RATE_LIMIT_LOGIN_ACCOUNT="1000/minute",
-        CONVSTORE_ACCESS_LOG="false",
-    )
-    base = f"http://127.0.0.1:{port}"
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, model: tuple[FakeModel, str]
+) -> Iterator[dict[str, str]]:
+    """Two ``convstore serve`` processes on SQLite, started side by side: ``builtin`` (the
+    default assistant) and ``model`` (the ``openai`` provider on the scripted fake model).
+    Their base URLs."""
+    common = {
+        "CONVSTORE_RATE_LIMIT_AUTH_IP": "1000/minute",
+        "CONVSTORE_RATE_LIMIT_LOGIN_ACCOUNT": "1000/minute",
+        "CONVSTORE_ACCESS_LOG": "false",
+    }
+    extra = {
+        "builtin": {},
+        "model": {
+            "CONVSTORE_ASSISTANT_PROVIDER": "openai",
+            "CONVSTORE_OPENAI_BASE_URL": model[1],
+            "CONVSTORE_OPENAI_API_KEY": "unused",
+            "CONVSTORE_OPENAI_MAX_RETRIES": "0",
+        },
+    }
+    started = {}
     try:
-        with httpx.Client(base_url=base) as client:
-            wait_until_up(client, proc, log)
-        yield base
+        for name, env in extra.items():
+            tmp = tmp_path_factory.mktemp(f"web-{name}")
+            log = tmp / "serve.log"
+            started[name] = (*start_serve(tmp, log, **common, **env), log)
+        bases = {}
+        for name, (proc, port, log) in started.items():
+            bases[name] = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=bases[name]) as client:
+                wait_until_up(client, proc, log)
+        yield bases
     finally:
-        stop(proc)
+        for proc, _, _ in started.values():
+            stop(proc)
+
+
+@pytest.fixture(scope="session")
+def server(servers: dict[str, str]) -> str:
+    """The server with the built-in assistant."""
+    return servers["builtin"]
+
+
+@pytest.fixture(scope="session")
+def model_server(servers: dict[str, str]) -> str:
+    """The server whose assistant is the scripted model (``model``)."""
+    return servers["model"]
 
 
 class Watch:
@@ -166,29 +197,3 @@ def model() -> Iterator[tuple[FakeModel, str]]:
     finally:
         server.should_exit = True
         thread.join(10)
-
-
-@pytest.fixture(scope="session")
-def model_server(
-    tmp_path_factory: pytest.TempPathFactory, model: tuple[FakeModel, str]
-) -> Iterator[str]:
-    """``convstore serve`` answering with the ``openai`` provider on the fake model."""
-    tmp = tmp_path_factory.mktemp("web-model")
-    log = tmp / "serve.log"
-    proc, port = start_serve(
-        tmp,
-        log,
-        CONVSTORE_ASSISTANT_PROVIDER="openai",
-        CONVSTORE_OPENAI_BASE_URL=model[1],
-        CONVSTORE_OPENAI_API_KEY="unused",
-        CONVSTORE_OPENAI_MAX_RETRIES="0",
-        CONVSTORE_RATE_LIMIT_AUTH_IP="1000/minute",
-        CONVSTORE_ACCESS_LOG="false",
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base) as client:
-            wait_until_up(client, proc, log)
-        yield base
-    finally:
-        stop(proc)

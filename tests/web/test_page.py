@@ -514,3 +514,29 @@ def test_a_refused_turn_can_be_sent_again(watched: tuple[Any, Any], server: str)
     assert "c=" in page.url
     assert len(refused) == 1
     watch.assert_clean()
+
+
+def test_a_long_conversation_opens_at_its_end_and_shows_older_messages(
+    watched: tuple[Any, Any], server: str
+) -> None:
+    page, watch = watched
+    register(page)
+    with api_client(page, server) as api:
+        conversation = api.post("/conversations", json={"title": "long"}).json()
+        for n in range(55):
+            role = "user" if n % 2 == 0 else "assistant"
+            body = {"role": role, "content": f"message {n:02d}"}
+            assert api.post(f"/conversations/{conversation['id']}/messages", json=body).is_success
+    page.goto(f"/?c={conversation['id']}")
+    messages = page.locator("article.message")
+    messages.last.get_by_text("message 54").wait_for()
+    assert messages.count() == 50
+    log = page.locator(".log")
+    # Opened at the newest: scrolled to the end, the oldest out of view above.
+    assert log.evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight") < 80
+    assert log.evaluate("el => el.scrollTop") > 0
+    page.get_by_role("button", name="Show older messages").click()
+    messages.first.get_by_text("message 00").wait_for()
+    assert messages.count() == 55
+    assert page.get_by_role("button", name="Show older messages").count() == 0
+    watch.assert_clean()

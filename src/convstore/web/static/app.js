@@ -358,21 +358,23 @@ function Chat({ conversationId, conversation, onStarted, onTurnEnded, onToolResu
   const stick = useRef(true);
   const input = useRef(null);
   const counter = useRef(0);
+  const shown = useRef(null); // the conversation whose messages are (being) shown
 
   const load = useCallback(
     async (id) => {
+      shown.current = id;
       setLoadError(null);
       setOlder(null);
-      if (!id) {
-        setMessages([]);
-        return;
-      }
+      setMessages([]);
+      if (!id) return;
       try {
         const page = await api.call(`/conversations/${id}/messages?limit=50`);
+        if (shown.current !== id) return; // another conversation was opened meanwhile
         stick.current = true;
         setMessages(page.items.map(fromApi));
         setOlder(page.has_more ? page.next_cursor : null);
       } catch (e) {
+        if (shown.current !== id) return;
         if (e instanceof api.ApiError && e.status === 404) onMissing(id);
         else setLoadError(errorText(e));
       }
@@ -395,9 +397,17 @@ function Chat({ conversationId, conversation, onStarted, onTurnEnded, onToolResu
   }, [messages]);
 
   async function loadOlder() {
-    const page = await api.call(
-      `/conversations/${conversationId}/messages?limit=50&cursor=${encodeURIComponent(older)}`,
-    );
+    const id = conversationId;
+    let page;
+    try {
+      page = await api.call(
+        `/conversations/${id}/messages?limit=50&cursor=${encodeURIComponent(older)}`,
+      );
+    } catch (e) {
+      setLoadError(errorText(e));
+      return;
+    }
+    if (shown.current !== id) return;
     stick.current = false;
     setMessages((ms) => page.items.map(fromApi).concat(ms));
     setOlder(page.has_more ? page.next_cursor : null);
@@ -419,6 +429,7 @@ function Chat({ conversationId, conversation, onStarted, onTurnEnded, onToolResu
       if (!started && id) {
         started = id;
         adopted.current = id;
+        shown.current = id;
         onStarted(id);
       }
     };
