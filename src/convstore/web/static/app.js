@@ -711,7 +711,13 @@ function Shell() {
     });
   }
 
-  const onStarted = useCallback((id) => navigate(id, false), [navigate]);
+  const onStarted = useCallback(
+    (id) => {
+      navigate(id, false);
+      list.reload(); // the new conversation shows in the list while its first reply streams
+    },
+    [navigate, list.reload],
+  );
   const onTurnEnded = useCallback(() => {
     list.reload();
     reloadTasks();
