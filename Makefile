@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	touch $@
 
-.PHONY: help install run demo check lint format typecheck test bench
+.PHONY: help install run demo check lint format typecheck test bench vendor web-browser
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,3 +54,9 @@ $(BENCH_BIN)/.installed: pyproject.toml
 bench: $(BENCH_BIN)/.installed ## convstore vs peers and raw bounds, SQLite and PostgreSQL (docs/performance.md); BENCH_ARGS="--sizes 10k,1M"
 	sh bench/setup.sh
 	$(BENCH_BIN)/python -m bench $(BENCH_ARGS)
+
+web-browser: ## Install Debian's chromium for the page's browser tests (root; apt-get)
+	sh scripts/install-chromium.sh
+
+vendor: ## Re-fetch the web page's vendored JavaScript (Preact+htm, markdown-it, Swagger UI, ReDoc) from npm
+	sh scripts/vendor-web.sh

@@ -44,6 +44,7 @@ from convstore.http.middleware import (
 from convstore.http.ratelimit import RateLimited, RateLimits
 from convstore.store import Store
 from convstore.tasks.router import router as tasks_router
+from convstore.web import install_web
 
 if TYPE_CHECKING:
     from convstore.mcp.http import McpHttpApp
@@ -126,6 +127,7 @@ def create_app(
         from convstore.mcp.http import mount
 
         mount(app, mcp_app)
+    install_web(app, settings)
     return app
 
 

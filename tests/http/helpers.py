@@ -42,6 +42,8 @@ PUBLIC_OPERATIONS = frozenset(
 """The operations that are public on purpose. Anything else must require a signed-in user."""
 DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 """The non-API routes FastAPI adds (OpenAPI document and its viewers)."""
+WEB_PATHS = frozenset({"/", "/static", "/api-docs-assets"})
+"""The chat page, its assets and the viewers' assets (public static files, no user data)."""
 WEBSOCKETS = frozenset({f"{API}/chat/ws"})
 """WebSocket routes: they authenticate in-band; ``test_tenancy`` probes each one."""
 
@@ -166,6 +168,8 @@ def other_routes(app: FastAPI) -> dict[str, str]:
             kinds[path] = "docs"
         elif path == "/mcp":
             kinds[path] = "mcp"
+        elif path in WEB_PATHS and not isinstance(route, APIWebSocketRoute):
+            kinds[path] = "web"
         else:
             kinds[path] = f"unclassified {type(route).__name__}"
     return kinds
