@@ -31,6 +31,7 @@ from convstore.http.deps import API_PREFIX, get_auth, get_limits, get_store
 from convstore.http.errors import install_error_handlers, problem
 from convstore.http.health import router as health_router
 from convstore.http.idempotency import Replay, replay_headers
+from convstore.http.links import add_links
 from convstore.http.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
@@ -116,6 +117,7 @@ def create_app(
     for router in (auth_router, conversations_router, tasks_router, chat_router):
         app.include_router(router, prefix=API_PREFIX)
     mount(app, mcp_app)
+    add_links(app)
     return app
 
 
