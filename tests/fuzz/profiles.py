@@ -22,14 +22,18 @@ class Budget:
     examples: int
     """Examples per API operation (schemathesis' stateless phase)."""
     scenarios: int
-    """Stateful runs: API scenarios, and runs of the library model."""
-    steps: int
-    """The most steps in one stateful run."""
+    """API scenarios following the OpenAPI links (the stateful phase)."""
+    scenario_steps: int
+    """The most calls in one scenario."""
+    model_runs: int
+    """Runs of the library model."""
+    model_steps: int
+    """The most steps in one run of the model."""
 
 
 BUDGETS = {
-    "ci": Budget(examples=6, scenarios=10, steps=25),
-    "long": Budget(examples=200, scenarios=200, steps=40),
+    "ci": Budget(examples=5, scenarios=6, scenario_steps=20, model_runs=8, model_steps=20),
+    "long": Budget(examples=200, scenarios=200, scenario_steps=40, model_runs=200, model_steps=50),
 }
 if PROFILE not in BUDGETS:
     raise RuntimeError(f"CONVSTORE_FUZZ_PROFILE={PROFILE!r}: use one of {sorted(BUDGETS)}")

@@ -165,7 +165,7 @@ def test_linked_scenarios_conform(fuzz_api: FuzzApi) -> None:
         Scenarios.run(
             settings=fuzz_settings(
                 max_examples=BUDGET.scenarios,
-                stateful_step_count=BUDGET.steps,
+                stateful_step_count=BUDGET.scenario_steps,
                 # As schemathesis runs its own stateful phase: no shrinking against a live app.
                 phases=[Phase.generate],
             )

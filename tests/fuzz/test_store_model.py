@@ -521,7 +521,7 @@ def model_run(database_url: str) -> Iterator[Callable[[], None]]:
                 run_state_machine_as_test(
                     Model,
                     settings=fuzz_settings(
-                        max_examples=BUDGET.scenarios, stateful_step_count=BUDGET.steps
+                        max_examples=BUDGET.model_runs, stateful_step_count=BUDGET.model_steps
                     ),
                 )
                 assert CHANGES <= set(Model.calls), CHANGES - set(Model.calls)
