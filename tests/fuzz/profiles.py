@@ -33,7 +33,7 @@ class Budget:
 
 BUDGETS = {
     "ci": Budget(examples=5, scenarios=6, scenario_steps=20, model_runs=8, model_steps=20),
-    "long": Budget(examples=200, scenarios=200, scenario_steps=40, model_runs=200, model_steps=50),
+    "long": Budget(examples=200, scenarios=100, scenario_steps=30, model_runs=100, model_steps=30),
 }
 if PROFILE not in BUDGETS:
     raise RuntimeError(f"CONVSTORE_FUZZ_PROFILE={PROFILE!r}: use one of {sorted(BUDGETS)}")
