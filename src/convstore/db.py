@@ -471,8 +471,10 @@ class DriverStatement:
     ``execute_fetchall`` (one hop). Driver errors are raised as SQLAlchemy's ``DBAPIError``s,
     like any other statement's.
 
-    Only for statements that cannot escape SQLAlchemy's transaction bookkeeping: reads, and
-    writes on a connection in autocommit mode (:func:`is_autocommit`).
+    :meth:`fetch` is for reads. Writes go through :meth:`write` and :meth:`execute_many`,
+    which take the driver only where it runs inside SQLAlchemy's transaction
+    (:func:`driver_in_step`), and SQLAlchemy otherwise (so do statements with an expanding
+    ``IN``, which SQLAlchemy renders per execution).
     """
 
     def __init__(self, statement: Any) -> None:
@@ -498,6 +500,7 @@ class DriverStatement:
             defaults=defaults,
             columns=columns,
             asyncpg=dialect.driver == "asyncpg",
+            expanding=any(bind.expanding for bind in compiled.binds.values()),
         )
         self._compiled[dialect.name] = plan
         return plan
@@ -506,10 +509,28 @@ class DriverStatement:
         values = {**plan.defaults, **params} if plan.defaults else params
         return [values[name] if proc is None else proc(values[name]) for name, proc in plan.binds]
 
+    async def _on_driver(self, conn: AsyncConnection) -> _Compiled | None:
+        """The compiled plan when a write may go straight to the driver, else None."""
+        plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
+        return None if plan.expanding or not await driver_in_step(conn) else plan
+
+    async def write(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Mapping[str, Any]]:
+        """Run a write (its ``RETURNING`` rows keyed by column) in ``conn``'s transaction, or as
+        its own in autocommit mode: one driver call where the driver is in step."""
+        if await self._on_driver(conn) is None:
+            rows: list[Mapping[str, Any]] = [
+                *(await conn.execute(self.statement, params)).mappings()
+            ]
+            return rows
+        return await self.fetch(conn, params)
+
     async def execute_many(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         """Run the statement once per parameter set of ``rows``, in one driver call (asyncpg's
-        pipelined ``executemany``, or one aiosqlite hop)."""
-        plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
+        pipelined ``executemany``, or one aiosqlite hop) where the driver is in step."""
+        plan = await self._on_driver(conn)
+        if plan is None:
+            await conn.execute(self.statement, rows)
+            return
         args = [self._args(plan, row) for row in rows]
         raw = await raw_connection(conn)
         driver: Any = raw.driver_connection
@@ -557,7 +578,7 @@ Mapping.register(Row)
 
 
 class _Compiled:
-    __slots__ = ("asyncpg", "binds", "defaults", "keys", "processed", "sql")
+    __slots__ = ("asyncpg", "binds", "defaults", "expanding", "keys", "processed", "sql")
 
     def __init__(
         self,
@@ -567,6 +588,7 @@ class _Compiled:
         defaults: dict[str, Any],
         columns: list[tuple[str, Any]],
         asyncpg: bool,
+        expanding: bool,
     ) -> None:
         self.sql = sql
         self.binds = binds
@@ -574,6 +596,7 @@ class _Compiled:
         self.keys = [key for key, _ in columns]
         self.processed = [(key, proc) for key, proc in columns if proc is not None]
         self.asyncpg = asyncpg
+        self.expanding = expanding
 
 
 def _as_dbapi_error(

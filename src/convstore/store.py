@@ -128,9 +128,9 @@ class Store:
     async def writing_statement(
         self, user_id: uuid.UUID | None = None
     ) -> AsyncIterator[AsyncConnection]:
-        """For a write that is one statement: on PostgreSQL it runs in autocommit mode (its
-        own transaction, one round trip); elsewhere, and under row-level security, the same as
-        :meth:`writing`."""
+        """For a write its repository makes atomic by itself (an append: one statement on
+        PostgreSQL, in autocommit mode there); otherwise the same as :meth:`writing` (see
+        :meth:`~convstore.db.Database.write_statement`)."""
         try:
             async with self.db.write_statement(user_id) as conn:
                 yield conn
@@ -335,10 +335,7 @@ class Messages(_Scoped):
         ``metadata``, ``parent_id``, ``usage``.
         """
         item = parse(MessageCreate, {"role": role, "content": content, **fields})
-        # Without a parent to check, an append is one statement on PostgreSQL (see
-        # MessageRepository.insert_next): no BEGIN/COMMIT round trips.
-        writing = self._store.writing if item.parent_id else self._store.writing_statement
-        async with writing(self._user_id) as conn:
+        async with self._store.writing_statement(self._user_id) as conn:
             (stored,) = await message_service.append_many(
                 conn,
                 self._user_id,
@@ -363,11 +360,7 @@ class Messages(_Scoped):
             )
             for i, item in enumerate(items)
         ]
-        # Without parents to check, a batch is one statement on PostgreSQL (see
-        # MessageRepository.insert_batch): no BEGIN/COMMIT round trips.
-        parents = any(item.parent_id for item in parsed)
-        writing = self._store.writing if parents else self._store.writing_statement
-        async with writing(self._user_id) as conn:
+        async with self._store.writing_statement(self._user_id) as conn:
             return await message_service.append_many(
                 conn,
                 self._user_id,

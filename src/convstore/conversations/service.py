@@ -247,55 +247,29 @@ class MessageService:
         first_user = next((m for m in items if m.role == "user"), None)
         now = utc_now()
         title = title_from_message(first_user.content) if first_user else None
-        if conn.dialect.name == "postgresql" and all(m.parent_id is None for m in items):
-            return await self._append_in_one_statement(repo, conversation_id, items, now, title)
-        last = await repo.conversations.reserve_seqs(
-            conversation_id, len(items), now=now, title=title
-        )
-        if last is None:
-            raise _not_found()
-        await self._check_parents(repo, conversation_id, items, multi)
-        rows = [
-            _new_row(item, conversation_id, seq, now)
-            for seq, item in enumerate(items, start=last - len(items) + 1)
-        ]
-        await repo.insert_many([dict(r) for r in rows])
-        return [message_read(r) for r in rows]
-
-    async def _append_in_one_statement(
-        self,
-        repo: MessageRepository,
-        conversation_id: uuid.UUID,
-        items: Sequence[MessageCreate],
-        now: datetime,
-        title: str | None,
-    ) -> list[MessageRead]:
-        """PostgreSQL, no parent to check: the seqs are taken and the rows inserted by one
-        statement (a CTE), so the append is one round trip (see ``insert_next``)."""
-        rows = [_new_row(item, conversation_id, 0, now) for item in items]
-        if len(rows) == 1:
-            last = await repo.insert_next(conversation_id, rows[0], now=now, title=title)
-        else:
-            last = await repo.insert_batch(conversation_id, rows, now=now, title=title)
-        if last is None:
-            raise _not_found()
-        for seq, row in enumerate(rows, start=last - len(rows) + 1):
-            row["seq"] = seq
+        rows = [_new_row(item, conversation_id, now) for item in items]
+        if await repo.append(conversation_id, rows, now=now, title=title) is None:
+            raise await self._refusal(repo, conversation_id, items, multi)
         return [message_read(row) for row in rows]
 
-    async def _check_parents(
+    async def _refusal(
         self,
         repo: MessageRepository,
         conversation_id: uuid.UUID,
         items: Sequence[MessageCreate],
         multi: bool,
-    ) -> None:
+    ) -> NotFound | InvalidInput:
+        """Why an append stored nothing: the conversation is not found, or a ``parent_id``
+        names no visible message of it (the first such field is named)."""
+        if await repo.conversations.get(conversation_id) is None:
+            return _not_found()
         for i, item in enumerate(items):
             if item.parent_id is not None and not await repo.exists(
                 conversation_id, item.parent_id
             ):
                 field = f"{i}.parent_id" if multi else "parent_id"
-                raise InvalidInput("no such message in this conversation", field=field)
+                return InvalidInput("no such message in this conversation", field=field)
+        return _not_found()  # the conversation went away and came back meanwhile
 
     async def page(
         self,
@@ -491,13 +465,11 @@ def _dump_list(models: Sequence[Any] | None) -> list[dict[str, Any]] | None:
     return None if models is None else [m.model_dump(mode="json") for m in models]
 
 
-def _new_row(
-    item: MessageCreate, conversation_id: uuid.UUID, seq: int, now: datetime
-) -> dict[str, Any]:
+def _new_row(item: MessageCreate, conversation_id: uuid.UUID, now: datetime) -> dict[str, Any]:
+    """The row of a new message; its ``seq`` is given by the append."""
     return {
         "id": uuid7(),
         "conversation_id": conversation_id,
-        "seq": seq,
         "role": item.role,
         "content": item.content,
         "status": item.default_status(),
