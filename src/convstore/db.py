@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import importlib.util
 import json
+import re
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,28 @@ import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    EmulatedDBAPIException,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, PoolResetState
 from sqlalchemy.util import await_
 
 from convstore.config import Settings
-from convstore.errors import InvalidInput
+from convstore.errors import (
+    Conflict,
+    ConvstoreError,
+    DatabaseTimeout,
+    DatabaseUnavailable,
+    InvalidInput,
+    NotFound,
+)
 
 WRITE_OPTION = "convstore_write"
 """Execution option marking a connection that will write (SQLite: ``BEGIN IMMEDIATE``)."""
@@ -46,6 +63,111 @@ _BYPASSES_RLS = (
 )
 _ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 _SYNC_DRIVERS = {"pysqlite", "psycopg2", "psycopg2cffi", "pg8000", "pygresql"}
+
+
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
+"""Failures of the connection, not of the statement: worth retrying."""
+TIMEOUTS = frozenset({"57014", "55P03", "25P03"})
+"""SQLSTATEs of a statement or lock wait cut short by the server's timeouts: query_canceled
+(``statement_timeout``), lock_not_available (``lock_timeout``) and
+idle_in_transaction_session_timeout. The transaction is rolled back; a retry may succeed."""
+CONNECTION_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+"""SQLSTATEs of a server that is going away or not taking connections: admin_shutdown,
+crash_shutdown, cannot_connect_now (starting or shutting down) and too_many_connections; with
+class 08 (connection exceptions) they are failures of the connection, not of the statement."""
+
+FOREIGN_KEY, UNIQUE = "foreign_key", "unique"
+_VIOLATIONS: dict[str | int, str] = {
+    "23503": FOREIGN_KEY,
+    "23505": UNIQUE,
+    sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY: FOREIGN_KEY,
+    sqlite3.SQLITE_CONSTRAINT_UNIQUE: UNIQUE,
+    sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY: UNIQUE,
+}
+"""Integrity violations by SQLSTATE (PostgreSQL) or extended result code (SQLite)."""
+CONSTRAINT_ERRORS: dict[str, tuple[type[ConvstoreError], str]] = {
+    "uq_users_email": (Conflict, "a user with this email already exists"),
+    "uq_users_auth_provider_auth_subject": (Conflict, "a user with this identity already exists"),
+    "uq_messages_conversation_id_tool_call_id": (
+        Conflict,
+        "a tool message already answers this tool_call_id",
+    ),
+    "fk_messages_conversation_id_user_id_conversations": (NotFound, "conversation not found"),
+    "fk_messages_parent_id_messages": (NotFound, "message not found"),
+}
+"""The error of a violated constraint, by the name ``kit/base.py``'s naming convention gives
+it; a foreign key to ``users`` (``fk_<table>_user_id_users``) is "user not found"."""
+_SQLITE_UNIQUE = re.compile(r"^UNIQUE constraint failed: (\w+)\.\w+(?:, \1\.\w+)*$")
+
+
+def violated_constraint(error: IntegrityError) -> tuple[str | None, str | None]:
+    """The kind (:data:`FOREIGN_KEY`, :data:`UNIQUE` or None for any other) and the name of
+    the constraint ``error`` violated, the name None where the database does not give one.
+
+    PostgreSQL's drivers give the name (asyncpg ``constraint_name``, psycopg
+    ``diag.constraint_name``). SQLite names a CHECK constraint, a UNIQUE one only by its
+    columns (``UNIQUE constraint failed: t.a, t.b``, whose name the naming convention gives:
+    ``uq_t_a_b``), and a foreign key not at all.
+    """
+    orig: Any = error.orig
+    driver = orig.driver_exception if isinstance(orig, EmulatedDBAPIException) else orig
+    code = getattr(driver, "sqlstate", None) or getattr(driver, "sqlite_errorcode", None)
+    kind = None if code is None else _VIOLATIONS.get(code)
+    name = getattr(driver, "constraint_name", None) or getattr(
+        getattr(driver, "diag", None), "constraint_name", None
+    )
+    if name is None and isinstance(driver, sqlite3.IntegrityError) and kind == UNIQUE:
+        text = str(driver)
+        if _SQLITE_UNIQUE.match(text):
+            columns = text.split(": ", 1)[1].split(", ")
+            table = columns[0].split(".")[0]
+            name = "_".join(["uq", table, *(column.split(".")[1] for column in columns)])
+    return kind, name
+
+
+def integrity_error(kind: str | None, name: str | None) -> ConvstoreError:
+    """The convstore error of a violated constraint (see :data:`CONSTRAINT_ERRORS`)."""
+    if name in CONSTRAINT_ERRORS:
+        cls, message = CONSTRAINT_ERRORS[name]
+        return cls(message)
+    if kind == FOREIGN_KEY:
+        return NotFound(
+            "user not found" if (name or "").endswith("_user_id_users") else "not found"
+        )
+    return Conflict("the write conflicts with an existing row")
+
+
+def translate(exc: BaseException) -> BaseException:
+    """The convstore error of a database failure: a violated constraint its domain error, a
+    server timeout ``DatabaseTimeout``, a lost connection ``DatabaseUnavailable``; anything
+    else (a bug) as it is."""
+    if isinstance(exc, IntegrityError):
+        return integrity_error(*violated_constraint(exc))
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if state in TIMEOUTS:
+        return DatabaseTimeout("the database did not answer in time; try again")
+    if state == "42501" and "row-level security" in str(getattr(exc, "orig", "")):
+        # A write the policies refuse names another user's row: as missing as any other.
+        return NotFound("not found")
+    if (
+        isinstance(exc, UNAVAILABLE)
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+        or (isinstance(state, str) and (state in CONNECTION_STATES or state.startswith("08")))
+    ):
+        return DatabaseUnavailable("the database is unavailable; try again")
+    return exc
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Database failures inside raised as convstore errors (see :func:`translate`)."""
+    try:
+        yield
+    except (DBAPIError, *UNAVAILABLE) as exc:
+        error = translate(exc)
+        if error is exc:
+            raise
+        raise error from exc
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -375,7 +497,7 @@ class Database:
         statement the failure interrupted (:func:`_abandon`): the write lock is always
         released.
         """
-        with self._shield():
+        with self._shield(), translated():
             conn = await engine.connect()
             try:
                 if begin:

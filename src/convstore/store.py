@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.auth.passwords import Passwords
@@ -31,7 +29,7 @@ from convstore.conversations.schemas import (
 from convstore.conversations.service import conversation as conversation_service
 from convstore.conversations.service import message as message_service
 from convstore.db import Database, create_engine
-from convstore.errors import Conflict, DatabaseTimeout, DatabaseUnavailable, InvalidInput, NotFound
+from convstore.errors import DatabaseUnavailable, InvalidInput
 from convstore.kit.pagination import MAX_PAGE_SIZE, Page, check_limit
 from convstore.kit.validation import parse
 from convstore.tasks.schemas import TaskCreate, TaskEventRead, TaskFilter, TaskRead, TaskUpdate
@@ -53,44 +51,6 @@ def as_uuid(value: uuid.UUID | str, field: str) -> uuid.UUID:
         raise InvalidInput("not a valid id", field=field) from None
 
 
-UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
-"""Failures of the connection, not of the statement: worth retrying."""
-TIMEOUTS = frozenset({"57014", "55P03", "25P03"})
-"""SQLSTATEs of a statement or lock wait cut short by the server's timeouts: query_canceled
-(``statement_timeout``), lock_not_available (``lock_timeout``) and
-idle_in_transaction_session_timeout. The transaction is rolled back; a retry may succeed."""
-CONNECTION_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
-"""SQLSTATEs of a server that is going away or not taking connections: admin_shutdown,
-crash_shutdown, cannot_connect_now (starting or shutting down) and too_many_connections; with
-class 08 (connection exceptions) they are failures of the connection, not of the statement."""
-
-
-def _translate(exc: Exception) -> Exception:
-    """Constraint violations become domain errors and lost connections DatabaseUnavailable;
-    anything else (a bug) is re-raised as it is."""
-    if isinstance(exc, IntegrityError):
-        text = str(exc.orig).lower()
-        if "foreign key" in text:
-            # Every write names its parents; the only one not checked first is the user.
-            return NotFound("user not found")
-        if "tool_call_id" in text:
-            return Conflict("a tool message already answers this tool_call_id")
-        return Conflict("the write conflicts with an existing row")
-    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    if state in TIMEOUTS:
-        return DatabaseTimeout("the database did not answer in time; try again")
-    if state == "42501" and "row-level security" in str(getattr(exc, "orig", "")):
-        # A write the policies refuse names another user's row: as missing as any other.
-        return NotFound("not found")
-    if (
-        isinstance(exc, UNAVAILABLE)
-        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
-        or (isinstance(state, str) and (state in CONNECTION_STATES or state.startswith("08")))
-    ):
-        return DatabaseUnavailable("the database is unavailable; try again")
-    return exc
-
-
 class Store:
     """An open convstore: one engine and pool, shared by every call."""
 
@@ -107,22 +67,16 @@ class Store:
     @contextlib.asynccontextmanager
     async def reading(self, user_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
         """A read transaction (for ``user_id``: see :class:`~convstore.db.Database`); database
-        failures become convstore errors."""
-        try:
-            async with self.db.read(user_id) as conn:
-                yield conn
-        except (DBAPIError, *UNAVAILABLE) as exc:
-            raise _translate(exc) from exc
+        failures arrive as convstore errors."""
+        async with self.db.read(user_id) as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def writing(self, user_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
         """A write transaction (for ``user_id``): all or nothing; database failures become
         convstore errors."""
-        try:
-            async with self.db.write(user_id) as conn:
-                yield conn
-        except (DBAPIError, *UNAVAILABLE) as exc:
-            raise _translate(exc) from exc
+        async with self.db.write(user_id) as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def writing_statement(
@@ -131,18 +85,15 @@ class Store:
         """For a write its repository makes atomic by itself (an append: one statement on
         PostgreSQL, in autocommit mode there); otherwise the same as :meth:`writing` (see
         :meth:`~convstore.db.Database.write_statement`)."""
-        try:
-            async with self.db.write_statement(user_id) as conn:
-                yield conn
-        except (DBAPIError, *UNAVAILABLE) as exc:
-            raise _translate(exc) from exc
+        async with self.db.write_statement(user_id) as conn:
+            yield conn
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query."""
         try:
             async with self.db.read() as conn:
                 await conn.exec_driver_sql("SELECT 1")
-        except (DBAPIError, *UNAVAILABLE):
+        except DatabaseUnavailable:
             return False
         return True
 
@@ -152,7 +103,7 @@ class Store:
         try:
             async with asyncio.timeout(within):
                 return await self.db.accepts_writes()
-        except (DBAPIError, *UNAVAILABLE):
+        except (DatabaseUnavailable, TimeoutError):
             return False
 
     async def close(self) -> None:
