@@ -6,9 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.config import Limits
@@ -32,13 +31,13 @@ from convstore.kit.pagination import (
     encode_cursor,
     encode_keyset,
 )
+from convstore.kit.schemas import trusted
 from convstore.kit.types import utc_now, uuid7
 from convstore.kit.validation import check_bytes, check_metadata, check_size
 
 TITLE_FROM_MESSAGE_CHARS = 60
 """A conversation without a title takes the first words of its first user message."""
 MAX_USAGE_CHARS = 4_096
-M = TypeVar("M", bound=BaseModel)
 _MESSAGE_PAGE = Page[MessageRead]
 _CONVERSATION_PAGE = Page[ConversationRead]
 """Parametrised once: ``Page[X]`` looks its class up in pydantic's cache on every use."""
@@ -388,42 +387,33 @@ class MessageService:
             raise NotFound("message not found")
 
 
-_FIELDS: dict[type[Any], set[str]] = {}
-_set = object.__setattr__
-
-
-def _trusted(cls: type[M], values: dict[str, Any]) -> M:
-    """``cls`` holding ``values`` (every field, already of the right type), unvalidated.
-
-    What ``model_construct`` does in the end, without its per-field alias and default
-    handling (12 µs a message, more than the row's share of the query). Every field is set,
-    so the set of fields set is the class's, copied from one built once.
-    """
-    model = cls.__new__(cls)
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        fields = _FIELDS[cls] = set(cls.model_fields)
-    _set(model, "__dict__", values)
-    _set(model, "__pydantic_fields_set__", fields.copy())
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
-    return model
-
-
 def _tool_call(call: dict[str, Any]) -> ToolCall:
-    return _trusted(ToolCall, dict(call))
+    """The one builder of a stored :class:`ToolCall` (see :func:`message_read`)."""
+    values = {
+        "id": call["id"],
+        "type": call.get("type", "function"),
+        "name": call["name"],
+        "arguments": call["arguments"],
+    }
+    return trusted(ToolCall, values)
 
 
 def _tool_result(result: dict[str, Any]) -> ToolResult:
-    return _trusted(ToolResult, {"is_error": False, **result})
+    """The one builder of a stored :class:`ToolResult` (see :func:`message_read`)."""
+    values = {
+        "tool_call_id": result["tool_call_id"],
+        "output": result["output"],
+        "is_error": result.get("is_error", False),
+    }
+    return trusted(ToolResult, values)
 
 
 def message_read(row: Mapping[Any, Any]) -> MessageRead:
-    """A read model from a row convstore wrote itself (validated on the way in): built
-    without validating again, which costs more than the query (docs/performance.md)."""
+    """The one builder of :class:`MessageRead`: from a row convstore wrote itself (validated
+    on the way in), without validating again (:func:`~convstore.kit.schemas.trusted`)."""
     calls = row["tool_calls"]
     results = row["tool_results"]
-    return _trusted(
+    return trusted(
         MessageRead,
         {
             "id": row["id"],
@@ -445,8 +435,9 @@ def message_read(row: Mapping[Any, Any]) -> MessageRead:
 
 
 def conversation_read(row: Mapping[Any, Any]) -> ConversationRead:
-    """A read model from a trusted conversation row (see :func:`message_read`)."""
-    return _trusted(
+    """The one builder of :class:`ConversationRead`, from a trusted row (see
+    :func:`message_read`)."""
+    return trusted(
         ConversationRead,
         {
             "id": row["id"],
