@@ -605,17 +605,14 @@ class DriverStatement:
 
     def _compile(self, dialect: Any) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
-        bind_processors = compiled._bind_processors  # the processors SQLAlchemy itself applies
+        bind_processors = bind_processors_of(compiled)
         names = list(compiled.positiontup or ())
         defaults = {
             name: bind.value
             for name, bind in compiled.binds.items()
             if not bind.required and bind.value is not None
         }
-        columns = [
-            (entry.keyname, entry.type._cached_result_processor(dialect, None))
-            for entry in compiled._result_columns
-        ]
+        columns = result_columns_of(compiled, dialect)
         plan = _Compiled(
             sql=str(compiled),
             binds=[(name, bind_processors.get(name)) for name in names],
@@ -729,7 +726,7 @@ def _as_dbapi_error(
     dialect = conn.dialect
     adapter = raw.dbapi_connection
     try:
-        adapter._handle_exception(error)
+        raise_adapted(adapter, error)
     except dialect.loaded_dbapi.Error as adapted:
         invalidated = dialect.is_disconnect(adapted, adapter, None)
         if invalidated:
@@ -763,8 +760,7 @@ async def driver_in_step(conn: AsyncConnection) -> bool:
     Writes that cannot tell go through SQLAlchemy."""
     if is_autocommit(conn) or conn.dialect.name == "sqlite":
         return True
-    raw = await raw_connection(conn)
-    return getattr(raw.dbapi_connection, "_transaction", None) is not None
+    return transaction_begun(await raw_connection(conn))
 
 
 def is_autocommit(conn: AsyncConnection) -> bool:
@@ -772,3 +768,35 @@ def is_autocommit(conn: AsyncConnection) -> bool:
     sync = conn.sync_connection
     level = sync.get_execution_options().get("isolation_level") if sync is not None else None
     return bool(level == "AUTOCOMMIT")
+
+
+# SQLAlchemy's internals, each read in one function that tests/test_db_internals.py pins: what
+# DriverStatement needs to run a compiled statement as SQLAlchemy would (docs/performance.md).
+
+
+def bind_processors_of(compiled: Any) -> Mapping[str, Any]:
+    """The bind processors SQLAlchemy applies to ``compiled``'s parameters, by name
+    (``SQLCompiler._bind_processors``)."""
+    processors: Mapping[str, Any] = compiled._bind_processors
+    return processors
+
+
+def result_columns_of(compiled: Any, dialect: Any) -> list[tuple[str, Any]]:
+    """Each result column of ``compiled``: its key and the result processor SQLAlchemy's
+    cursor applies, or None (``SQLCompiler._result_columns``; the processor is public)."""
+    return [
+        (entry.keyname, entry.type.dialect_impl(dialect).result_processor(dialect, None))
+        for entry in compiled._result_columns
+    ]
+
+
+def raise_adapted(adapter: Any, error: Exception) -> None:
+    """Raise ``error`` as the DB-API exception SQLAlchemy's async adapter maps it to (with
+    ``sqlstate`` on asyncpg): ``AsyncAdapt_dbapi_connection._handle_exception``."""
+    adapter._handle_exception(error)
+
+
+def transaction_begun(raw: Any) -> bool:
+    """Whether SQLAlchemy's asyncpg adapter has begun its transaction on the driver
+    (``AsyncAdapt_asyncpg_connection._transaction``, set by the first statement)."""
+    return getattr(raw.dbapi_connection, "_transaction", None) is not None
