@@ -292,13 +292,8 @@ def create_engine(
 
 def _install_asyncpg_jsonb_text(engine: AsyncEngine) -> None:
     """``jsonb`` in asyncpg's text format, decoded by :func:`json_loads` straight from the
-    driver's string.
-
-    SQLAlchemy's codec takes the binary format and strips its version byte in Python before
-    decoding: a Python call per JSON value, which on a page of messages costs more than the
-    decoding itself (docs/performance.md). SQLAlchemy hands the driver JSON text on the way in
-    (its serializer runs in the bind processor), so the encoder passes it through.
-    """
+    driver's string; the encoder passes through the JSON text SQLAlchemy's bind processor
+    made. Why: docs/performance.md (third round)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -311,15 +306,9 @@ def _install_asyncpg_jsonb_text(engine: AsyncEngine) -> None:
 
 
 def _install_asyncpg_ping(engine: AsyncEngine) -> None:
-    """Pre-ping without a round trip.
-
-    SQLAlchemy's asyncpg ping runs ``BEGIN; SELECT; ROLLBACK`` on every checkout: three round
-    trips, more than the query it guards (see docs/performance.md). asyncpg notices a closed
-    socket by itself (a restarted or terminated server closes it), so the ping asks the driver
-    whether the connection is still open; a ping that fails invalidates the pool, as before.
-    A connection that breaks without a close is caught by the statement that uses it and
-    raised as ``DatabaseUnavailable`` (retryable).
-    """
+    """Pre-ping without a round trip: the driver says whether its socket is still open (why:
+    docs/performance.md). A failed ping invalidates the pool as before; a connection that
+    breaks without a close fails its statement with ``DatabaseUnavailable`` (retryable)."""
 
     def do_ping(dbapi_connection: Any) -> bool:
         return not dbapi_connection.driver_connection.is_closed()
@@ -366,9 +355,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
 
     @event.listens_for(engine.sync_engine, "reset")
     def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
-        # SQLAlchemy's default reset is a ROLLBACK on every return to the pool: one more hop
-        # to aiosqlite's thread per read (docs/performance.md). The driver knows, without a
-        # hop, whether a transaction is open; only then is it rolled back.
+        # Roll back only a transaction the driver says is open (why: docs/performance.md).
         if state.asyncio_safe and not state.terminate_only and not state.transaction_was_reset:
             if dbapi_connection.driver_connection.in_transaction:
                 dbapi_connection.rollback()
@@ -582,16 +569,13 @@ async def _to_completion(work: Coroutine[Any, Any, None]) -> None:
 
 
 class DriverStatement:
-    """A Core statement compiled once per dialect and run on the driver's own connection.
+    """A Core statement compiled once per dialect and run on the driver's own connection (why:
+    docs/performance.md, optimisation 6).
 
-    SQLAlchemy's execution path (cache key, the async adapter's cursor, row objects) costs more
-    than PostgreSQL takes to answer a hot query, and on aiosqlite it takes three thread hops
-    (cursor, execute, fetch) where one will do (docs/performance.md). This keeps everything
-    SQLAlchemy knows about the statement (its SQL for the dialect, the bind and result
-    processors of its column types, e.g. ``DateTimeUTC``) and runs it with one driver call:
-    asyncpg's ``fetch`` (its prepared-statement cache: one round trip), or aiosqlite's
-    ``execute_fetchall`` (one hop). Driver errors are raised as SQLAlchemy's ``DBAPIError``s,
-    like any other statement's.
+    It keeps what SQLAlchemy knows of the statement (its SQL, the bind and result processors
+    of its column types, e.g. ``DateTimeUTC``) and runs it with one driver call: asyncpg's
+    ``fetch`` or aiosqlite's ``execute_fetchall``. Driver errors are raised as SQLAlchemy's
+    ``DBAPIError``s, like any other statement's.
 
     :meth:`fetch` is for reads. Writes go through :meth:`write` and :meth:`execute_many`,
     which take the driver only where it runs inside SQLAlchemy's transaction

@@ -40,9 +40,8 @@ MESSAGE_COLUMNS = tuple(c for c in messages.c if c.name not in ("user_id", "dele
 NEW_MESSAGE_COLUMNS = tuple(c.name for c in messages.c if c.name not in ("seq", "deleted_at"))
 """What an append writes (``seq`` comes from the counter; ``deleted_at`` stays NULL)."""
 
-# The hot statements are built once, with bound parameters, and reused: building a Core
-# statement and its cache key costs more than PostgreSQL takes to answer it
-# (docs/performance.md). Each still carries the acting user's id as a parameter.
+# Hot statements are built once with bound parameters (why: docs/performance.md), each with
+# the acting user's id as a parameter.
 
 
 @cache
