@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	touch $@
 
 .PHONY: help install run demo check lint format typecheck test bench
@@ -48,7 +48,7 @@ BENCH_ARGS ?= --sizes 100k
 $(BENCH_BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip
-	$(BENCH_BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BENCH_BIN)/python -m pip install --quiet -e '.[all,dev,bench]'
 	touch $@
 
 bench: $(BENCH_BIN)/.installed ## convstore vs peers and raw bounds, SQLite and PostgreSQL (docs/performance.md); BENCH_ARGS="--sizes 10k,1M"

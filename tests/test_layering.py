@@ -1,10 +1,11 @@
-"""Static checks of the layering rules (STYLE.md 6–7): queries live in repositories only, and
-only repositories filter on ``user_id``."""
+"""Static checks of the layering rules: imports run down the layers only, queries
+live in repositories only, and only repositories filter on ``user_id``."""
 
 from __future__ import annotations
 
 import ast
 import re
+from fnmatch import fnmatch
 from pathlib import Path
 
 import convstore
@@ -15,6 +16,157 @@ USER_FILTER = re.compile(r"\.user_id\s*==")
 ALLOWED_STATEMENTS = {"repository.py", "migrate.py", "models.py"}
 """Repositories build queries; models declare DDL; migrate.py inspects the schema."""
 ALLOWED_DIRS = {"migrations"}
+
+
+INTERFACES, SERVICES, REPOSITORIES, FOUNDATION = 3, 2, 1, 0
+LAYER_NAMES = {
+    INTERFACES: "interfaces",
+    SERVICES: "services",
+    REPOSITORIES: "repositories",
+    FOUNDATION: "models/db/kit",
+}
+LAYERS: list[tuple[str, int]] = [
+    # The entry points: the library facade, the application, the CLI, HTTP, MCP, the terminal.
+    ("__init__.py", INTERFACES),
+    ("store.py", INTERFACES),
+    ("app.py", INTERFACES),
+    ("cli.py", INTERFACES),
+    ("demo.py", INTERFACES),
+    ("command.py", INTERFACES),
+    ("*/router.py", INTERFACES),
+    ("http/*", INTERFACES),
+    ("mcp/*", INTERFACES),
+    ("web/*", INTERFACES),
+    ("assistant/terminal.py", INTERFACES),
+    # The rules: services and the flows built on them; they take a connection.
+    ("*/service.py", SERVICES),
+    ("auth/passwords.py", SERVICES),
+    ("auth/tokens.py", SERVICES),
+    ("auth/secret.py", SERVICES),
+    ("auth/notifier.py", SERVICES),
+    ("assistant/protocol.py", SERVICES),
+    ("assistant/executor.py", SERVICES),
+    ("assistant/providers/*", SERVICES),
+    ("assistant/builtin/*", SERVICES),
+    # Every query.
+    ("*/repository.py", REPOSITORIES),
+    # What everything stands on.
+    ("*/models.py", FOUNDATION),
+    ("*/schemas.py", FOUNDATION),
+    ("*/__init__.py", FOUNDATION),
+    ("assistant/tools.py", FOUNDATION),
+    ("kit/*", FOUNDATION),
+    ("migrations/*", FOUNDATION),
+    ("models.py", FOUNDATION),
+    ("db.py", FOUNDATION),
+    ("config.py", FOUNDATION),
+    ("errors.py", FOUNDATION),
+    ("extras.py", FOUNDATION),
+    ("migrate.py", FOUNDATION),
+]
+"""The layer of every module, by its path under ``src/convstore`` (the first pattern that
+matches wins; a module no pattern matches fails the test). README's Architecture section draws
+this map."""
+ONLY_IMPORTED_BY = {"app.py": {"cli.py"}, "cli.py": {"command.py"}}
+"""The application is assembled at the top: only the CLI imports it, never http/ or a router."""
+
+
+def _layer(relative: str) -> int | None:
+    return next((layer for pattern, layer in LAYERS if fnmatch(relative, pattern)), None)
+
+
+def _module_file(module: str, files: set[str]) -> str | None:
+    """The file under ``src/convstore`` of ``convstore[.x.y]``, or None when it is not a module
+    of the package (a name in a module, or another package)."""
+    parts = module.split(".")
+    if parts[0] != "convstore":
+        return None
+    base = "/".join(parts[1:])
+    for candidate in (f"{base}.py", f"{base}/__init__.py" if base else "__init__.py"):
+        if candidate in files:
+            return candidate
+    return None
+
+
+def _imported_files(relative: str, source: str, files: set[str]) -> list[tuple[int, str]]:
+    """Every package module ``source`` imports, with its line: module-level, function-level and
+    ``TYPE_CHECKING`` imports alike; ``from a import b`` counts ``a.b`` when it is a module."""
+    package = ["convstore", *relative.removesuffix(".py").split("/")[:-1]]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            named = [_module_file(alias.name, files) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package[: len(package) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            # ``from a import b``: the module a.b, or a name defined in a.
+            named = [
+                _module_file(f"{base}.{alias.name}", files) or _module_file(base, files)
+                for alias in node.names
+            ]
+        else:
+            continue
+        targets = {target for target in named if target is not None}
+        found += [(node.lineno, target) for target in sorted(targets)]
+    return found
+
+
+def _upward_imports(sources: dict[str, str]) -> list[str]:
+    """``sources`` (path under ``src/convstore`` → text) checked against :data:`LAYERS` and
+    :data:`ONLY_IMPORTED_BY`: each offending import as ``file:line → target (why)``."""
+    files = set(sources)
+    offenders = [f"{path}: in no layer" for path in sorted(files) if _layer(path) is None]
+    for path, source in sorted(sources.items()):
+        here = _layer(path)
+        for line, target in _imported_files(path, source, files):
+            there = _layer(target)
+            if here is not None and there is not None and there > here:
+                why = f"{LAYER_NAMES[here]} importing {LAYER_NAMES[there]}"
+                offenders.append(f"{path}:{line} -> {target} ({why})")
+            allowed = ONLY_IMPORTED_BY.get(target)
+            if allowed is not None and path not in allowed:
+                offenders.append(f"{path}:{line} -> {target} (only {sorted(allowed)} may)")
+    return offenders
+
+
+def _package_sources() -> dict[str, str]:
+    return {p.relative_to(SRC).as_posix(): p.read_text() for p in SRC.rglob("*.py")}
+
+
+def test_imports_run_down_the_layers() -> None:
+    assert _upward_imports(_package_sources()) == []
+
+
+def test_the_layer_check_would_see_an_offender() -> None:
+    sources = _package_sources()
+    sources["conversations/repository.py"] += (
+        "\n\ndef _f() -> None:\n    from convstore.conversations import service\n"
+    )
+    sources["http/errors.py"] += "\nimport convstore.app\n"
+    sources["tasks/helpers.py"] = "\n"
+    offenders = _upward_imports(sources)
+    assert offenders[0] == "tasks/helpers.py: in no layer"
+    assert any(
+        o.startswith("conversations/repository.py:")
+        and o.endswith("-> conversations/service.py (repositories importing services)")
+        for o in offenders
+    ), offenders
+    assert any(o.startswith("http/errors.py:") and "app.py (only" in o for o in offenders)
+
+
+def test_relative_and_package_imports_resolve() -> None:
+    files = {"__init__.py", "store.py", "users/__init__.py", "users/service.py", "db.py"}
+    source = (
+        "from . import service\nfrom convstore import store, __version__\nimport convstore.db\n"
+    )
+    assert _imported_files("users/repository.py", source, files) == [
+        (1, "users/service.py"),
+        (2, "__init__.py"),
+        (2, "store.py"),
+        (3, "db.py"),
+    ]
 
 
 def _sources() -> list[Path]:

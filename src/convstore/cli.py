@@ -32,8 +32,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from convstore import migrate
 from convstore.config import Settings, get_settings
-from convstore.db import create_engine
+from convstore.db import create_engine, normalize_url
 from convstore.errors import ConvstoreError
+from convstore.extras import require
 
 T = TypeVar("T")
 
@@ -182,12 +183,16 @@ def serve(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the HTTP API (docs at /docs) on the configured database, migrating it on start."""
+    require("fastapi", "convstore serve")
     import uvicorn
 
     from convstore.auth.secret import WeakSecret, resolve_secret
     from convstore.http.server import uvicorn_options
 
     settings = _settings(database_url)
+    normalize_url(
+        settings.database_url
+    )  # a missing driver's extra is named before the server starts
     workers = workers or settings.workers
     options: dict[str, Any] = {
         "host": host or settings.host,
@@ -203,7 +208,7 @@ def serve(
     application: Any = None
     try:
         if workers == 1:
-            from convstore.http.app import create_app
+            from convstore.app import create_app
 
             application = create_app(settings)
         else:  # this process only supervises the workers: it does not import the app
@@ -232,7 +237,7 @@ def serve(
 
 def worker_app() -> Any:
     """The application of one ``serve --workers N`` worker process (uvicorn's factory)."""
-    from convstore.http.app import create_app
+    from convstore.app import create_app
 
     get_settings.cache_clear()
     _log_to_stderr()

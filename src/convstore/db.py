@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import json
 import re
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
@@ -46,6 +46,7 @@ from convstore.errors import (
     InvalidInput,
     NotFound,
 )
+from convstore.extras import require
 
 WRITE_OPTION = "convstore_write"
 """Execution option marking a connection that will write (SQLite: ``BEGIN IMMEDIATE``)."""
@@ -198,6 +199,8 @@ def normalize_url(url: str | URL) -> URL:
     if driver and driver not in _SYNC_DRIVERS and driver != _ASYNC_DRIVERS[backend]:
         raise InvalidInput(f"unsupported driver {driver!r}", field="database_url")
     parsed = parsed.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}")
+    if backend == "postgresql":
+        require("asyncpg", "a postgresql:// database")
     if backend == "postgresql" and "sslmode" in parsed.query:
         # libpq spells it sslmode; asyncpg takes the same values as ssl.
         query = dict(parsed.query)
@@ -415,14 +418,29 @@ class Database:
             self._row_security = not (await conn.exec_driver_sql(_BYPASSES_RLS)).scalar()
         return self._row_security
 
-    async def set_local(self, conn: AsyncConnection, name: str, value: str) -> None:
-        """Set ``name`` until the transaction ends, where row-level security applies.
+    async def act_as(
+        self,
+        conn: AsyncConnection,
+        *,
+        user_id: uuid.UUID | None = None,
+        token_hash: str | None = None,
+    ) -> None:
+        """Name who the transaction on ``conn`` acts for, where row-level security applies:
+        ``user_id`` (the policies see only that user's rows) and ``token_hash`` (the one token
+        row with that hash can be read: holding a token is the right to it, which is how the
+        flows that learn the user from a token find them). A unit opened for a user names them
+        itself; an entry point names a user only once it has learned who they are.
 
         Always transaction-local (``set_config(…, true)``), never ``SET``: a session setting
-        would outlive the transaction and reach the next user of the pooled connection.
+        would outlive the transaction and reach the next user of the pooled connection. This is
+        the only place that sets either.
         """
-        if await self.row_security(conn):
-            await conn.exec_driver_sql(self._set_local_sql, (name, value))
+        if not await self.row_security(conn):
+            return
+        if token_hash is not None:
+            await conn.exec_driver_sql(self._set_local_sql, (TOKEN_SETTING, token_hash))
+        if user_id is not None:
+            await conn.exec_driver_sql(self._set_local_sql, (TENANT_SETTING, str(user_id)))
 
     def _needs_tenant(self, user_id: uuid.UUID | None) -> bool:
         """Whether work for ``user_id`` must run in a transaction that names the user (until
@@ -490,7 +508,7 @@ class Database:
                 if begin:
                     await conn.begin()
                     if user_id is not None:
-                        await self.set_local(conn, TENANT_SETTING, str(user_id))
+                        await self.act_as(conn, user_id=user_id)
                 yield conn
                 if begin:
                     await conn.commit()
@@ -645,8 +663,8 @@ class DriverStatement:
     async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Mapping[str, Any]]:
         """The statement's rows keyed by column, values processed as SQLAlchemy would.
 
-        On asyncpg the driver's own records (:class:`Row`) when no column needs processing:
-        building a dict per row costs more than decoding it. Dicts otherwise.
+        On asyncpg the driver's own records (``Row``: :func:`_row_class`) when no column needs
+        processing: building a dict per row costs more than decoding it. Dicts otherwise.
         """
         plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
         args = self._args(plan, params)
@@ -654,7 +672,7 @@ class DriverStatement:
         driver: Any = raw.driver_connection
         try:
             if plan.asyncpg:
-                records: Any = await driver.fetch(plan.sql, *args, record_class=Row)
+                records: Any = await driver.fetch(plan.sql, *args, record_class=_row_class())
             else:
                 records = await driver.execute_fetchall(plan.sql, args)
         except Exception as error:
@@ -669,15 +687,21 @@ class DriverStatement:
         return rows
 
 
-class Row(asyncpg.Record):  # type: ignore[misc]
-    """An asyncpg record that says it is a read-only ``Mapping`` (which it behaves as: keys,
-    values, items, get, lookup by column name), so that code taking rows as mappings, Pydantic
-    included, takes it as it is."""
+@functools.cache
+def _row_class() -> type:
+    """:class:`Row`, built on first use: asyncpg (the postgres extra) is loaded only with a
+    PostgreSQL database."""
+    import asyncpg  # type: ignore[import-untyped]
 
-    __slots__ = ()
+    class Row(asyncpg.Record):  # type: ignore[misc]
+        """An asyncpg record that says it is a read-only ``Mapping`` (which it behaves as:
+        keys, values, items, get, lookup by column name), so that code taking rows as
+        mappings, Pydantic included, takes it as it is."""
 
+        __slots__ = ()
 
-Mapping.register(Row)
+    Mapping.register(Row)
+    return Row
 
 
 class _Compiled:

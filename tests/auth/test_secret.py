@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from convstore import Settings
+from convstore.app import create_app
 from convstore.auth.secret import MIN_SECRET_BYTES, WeakSecret, resolve_secret, secret_file
-from convstore.http.app import create_app
 from tests.auth.helpers import me
 from tests.support.api import client_for, register, running_app
 

@@ -1,7 +1,7 @@
-"""Chat turns have a budget of their own (RELIABILITY API6: each turn costs model tokens), per
-user and apart from the ordinary request limit: every entry point of a turn counts — the JSON and
-streamed POST routes, retry, and each WebSocket message — and one past the budget is refused
-before anything is written."""
+"""Chat turns have a budget of their own (each turn costs model tokens), per user and apart from the
+ordinary request limit: every entry point of a turn counts — the JSON and streamed POST routes,
+retry, and each WebSocket message — and one past the budget is refused before anything is
+written."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Faults on a live server over PostgreSQL (RELIABILITY.md H), each against a throwaway cluster
+"""Faults on a live server over PostgreSQL, each against a throwaway cluster
 the test starts itself: backends terminated every second under 8 writers, a restart mid-run,
 and a server that is shutting down.
 

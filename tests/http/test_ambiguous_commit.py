@@ -1,4 +1,4 @@
-"""An ambiguous commit (RELIABILITY 2.F5): the client sends an idempotent create to a live
+"""An ambiguous commit: the client sends an idempotent create to a live
 server and goes away without reading the answer, so it cannot know whether the write happened.
 Its retry with the same ``Idempotency-Key`` gets the stored response and exactly one row exists.
 
@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from convstore import Store
-from convstore.http.app import create_app
+from convstore.app import create_app
 from tests.http.helpers import API
 from tests.support.api import Account, api_settings, register
 from tests.support.live import serving

@@ -1,8 +1,7 @@
-"""No lost or duplicated message under concurrent appends through a live server (RELIABILITY
-2.E1/E2): 8 writers × 500 appends to one conversation, then 8 × 500 spread over 50
-conversations, each writer on its own connection. Every append must be acknowledged (no 5xx,
-no "database is locked"), and afterwards ``messages_count == COUNT(*)`` with ``seq`` exactly
-1..n in every conversation."""
+"""No lost or duplicated message under concurrent appends through a live server: 8 writers × 500
+appends to one conversation, then 8 × 500 spread over 50 conversations, each writer on its own
+connection. Every append must be acknowledged (no 5xx, no "database is locked"), and afterwards
+``messages_count == COUNT(*)`` with ``seq`` exactly 1..n in every conversation."""
 
 from __future__ import annotations
 
@@ -14,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from convstore import Store
+from convstore.app import create_app
 from convstore.conversations.models import Conversation, Message
-from convstore.http.app import create_app
 from tests.http.helpers import API
 from tests.support.api import Account, api_settings, register
 from tests.support.live import serving

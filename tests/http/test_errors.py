@@ -1,5 +1,4 @@
-"""Errors are RFC 9457 problems that name the offending field and never show internals
-(RELIABILITY 2.B1 and the error rules of 2.D)."""
+"""Errors are RFC 9457 problems that name the offending field and never show internals."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import Table, func, select
 
 from convstore import Store
-from convstore.http.app import create_app
+from convstore.app import create_app
 from convstore.users.models import User
 from tests.http.helpers import (
     API,

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on creates (RELIABILITY 2.F1–F4): replay, mismatch, concurrent
+"""``Idempotency-Key`` on creates: replay, mismatch, concurrent
 duplicates, per-user keys, and invalid keys."""
 
 from __future__ import annotations

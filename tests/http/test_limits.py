@@ -1,4 +1,4 @@
-"""Resource limits (RELIABILITY 2.D1–D3): page sizes, request body size, field sizes. Each
+"""Resource limits: page sizes, request body size, field sizes. Each
 limit is tried exactly at the limit (accepted) and one past it (refused, nothing written)."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from convstore.http.app import create_app
+from convstore.app import create_app
 from tests.http.helpers import API, PROBLEM_JSON, Operation, operations
 from tests.support.api import api_settings, client_for
 

@@ -1,4 +1,4 @@
-"""Rate limits (RELIABILITY 2.D4, C11): per signed-in user, and per client IP on the auth
+"""Rate limits: per signed-in user, and per client IP on the auth
 routes. One past the limit is a 429 problem with an integer ``Retry-After``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tenant isolation (RELIABILITY 2.A1–A3): the cross-tenant matrix is built from ``app.routes``.
+"""Tenant isolation: the cross-tenant matrix is built from ``app.routes``.
 
 Every authenticated operation whose path names an object (conversation, message, task) is
 called by user B with user A's ids (live, soft-deleted, and mixed with B's own ids). Each answer
@@ -21,11 +21,11 @@ from sqlalchemy import Table, select
 from starlette.websockets import WebSocketDisconnect
 
 from convstore import Store
+from convstore.app import create_app
 from convstore.conversations.models import Conversation
 from convstore.conversations.schemas import ConversationRead
 from convstore.conversations.service import conversation as conversation_service
 from convstore.errors import NotFound
-from convstore.http.app import create_app
 from convstore.http.deps import CurrentUser, ReadConn
 from tests.http.helpers import (
     API,

@@ -1,4 +1,4 @@
-"""Row-level security, checked in the catalog (RELIABILITY 2.A5) and failing closed (2.A6).
+"""Row-level security, checked in the catalog and failing closed.
 
 The catalog is checked mechanically, as Supabase's splinter lints it: every table with a
 ``user_id`` column has ENABLE and FORCE ROW LEVEL SECURITY, every policy compares with a

@@ -1,4 +1,4 @@
-"""Row-level security holds on its own (RELIABILITY 2.A4), and everything still works under it.
+"""Row-level security holds on its own, and everything still works under it.
 
 - Raw SQL as the app role acting for B: every SELECT, UPDATE and DELETE of A's rows, in every
   table with a ``user_id``, touches 0 rows; inserting a row for A, or moving one of B's rows to
@@ -23,7 +23,7 @@ from fastapi import FastAPI
 
 import convstore
 from convstore import Store
-from convstore.http.app import create_app
+from convstore.app import create_app
 from convstore.http.deps import CurrentUser, WriteConn
 from convstore.tasks.schemas import TaskCreate, TaskRead
 from convstore.tasks.service import task as task_service

@@ -1,4 +1,4 @@
-"""No tenant setting survives its transaction on a pooled connection (RELIABILITY 2.A7).
+"""No tenant setting survives its transaction on a pooled connection.
 
 One pooled connection (``pool_size=1, max_overflow=0``) serves an interleaving of A, B and
 anonymous operations through the library, as the app role: plain reads and writes, operations

@@ -1,4 +1,4 @@
-"""Database timeouts and pool exhaustion (RELIABILITY 2.D5, 2.D6), as the app role.
+"""Database timeouts and pool exhaustion, as the app role.
 
 Every connection starts with ``statement_timeout``, ``lock_timeout`` and
 ``idle_in_transaction_session_timeout`` (sent in the startup packet). A statement the server

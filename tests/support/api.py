@@ -13,7 +13,7 @@ import httpx
 from fastapi import FastAPI
 
 from convstore import Settings
-from convstore.http.app import create_app
+from convstore.app import create_app
 
 PASSWORD = "a long passphrase for tests"
 TEST_SECRET = "test-secret-key-of-at-least-thirty-two-bytes!"

@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.assistant.executor import ToolOutcome, ToolScope, execute
 from convstore.conversations.schemas import TOOL_NAME_PATTERN, MessageRead
 from convstore.errors import ConvstoreError
 from convstore.kit.jsoninput import loads
-from convstore.store import Store
 
 _TOOL_NAME = re.compile(TOOL_NAME_PATTERN)
 
@@ -62,6 +64,25 @@ class Turn:
     tz: tzinfo
 
 
+class Units(Protocol):
+    """Opens the units of work of a chat turn, given by its entry point (the facade,
+    :class:`convstore.Store`, is one): a turn outlives the request that starts it and must hold
+    no transaction while the model answers, so each of its later steps (the history, each tool
+    call, the final reply) is a short transaction of its own."""
+
+    def reading(
+        self, user_id: uuid.UUID | None = None
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A read unit for ``user_id``."""
+        ...
+
+    def writing(
+        self, user_id: uuid.UUID | None = None
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write unit for ``user_id``: committed on success, rolled back on error."""
+        ...
+
+
 class Assistant(Protocol):
     """A provider of assistant replies."""
 
@@ -81,7 +102,7 @@ class ToolRunner:
     """Executes tool calls for one turn, each in its own short transaction, and keeps what
     was called and what came back (stored on the assistant message at the end)."""
 
-    store: Store
+    units: Units
     scope: ToolScope
     max_calls: int = 16
     calls: list[dict[str, Any]] = field(default_factory=list)
@@ -103,10 +124,14 @@ class ToolRunner:
                 {"error": f"too many tool calls in one turn (>{self.max_calls})"},
             )
         else:
-            async with self.store.writing(self.scope.user_id) as conn:
+            async with self.units.writing(self.scope.user_id) as conn:
                 outcome = await execute(conn, self.scope, call_id, name, arguments)
         self.results.append(outcome.as_result())
         return outcome
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A read unit for the turn's user (a provider reading what it needs to plan)."""
+        return self.units.reading(self.scope.user_id)
 
 
 def _safe_name(name: str) -> str:

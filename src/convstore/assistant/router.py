@@ -28,7 +28,9 @@ from convstore.http.deps import (
     CurrentUser,
     RateLimitsDep,
     StoreDep,
+    authenticate,
     get_limits,
+    get_store,
 )
 from convstore.http.errors import ERROR_RESPONSES, Problem
 from convstore.http.ratelimit import RateLimits
@@ -127,7 +129,8 @@ async def chat_in_conversation(
 ) -> Any:
     """Store your message, let the assistant answer (using your tasks), store its reply."""
     await get_limits(request).chat_turn(user.id)
-    turn = await _chat(request).begin(user.id, conversation_id, body.content)
+    async with get_store(request).writing(user.id) as conn:
+        turn = await _chat(request).begin(conn, user.id, conversation_id, body.content)
     return await _answer(request, turn, body.stream, response)
 
 
@@ -143,7 +146,8 @@ async def chat_new(
 ) -> Any:
     """Like chatting in a conversation, in a new one titled from your message."""
     await get_limits(request).chat_turn(user.id)
-    turn = await _chat(request).begin(user.id, None, body.content)
+    async with get_store(request).writing(user.id) as conn:
+        turn = await _chat(request).begin(conn, user.id, None, body.content)
     return await _answer(request, turn, body.stream, response)
 
 
@@ -163,7 +167,8 @@ async def chat_retry(
 ) -> Any:
     """Answer your last message again after a reply that failed (422 if there is none)."""
     await get_limits(request).chat_turn(user.id)
-    turn = await _chat(request).retry(user.id, conversation_id)
+    async with get_store(request).writing(user.id) as conn:
+        turn = await _chat(request).retry(conn, user.id, conversation_id)
     return await _answer(request, turn, bool(body and body.stream), response)
 
 
@@ -213,7 +218,7 @@ class _SocketSession:
             RateLimited: over the user's limit (an error frame; the socket stays open).
         """
         token = self.token if renewal is None else renewal
-        principal = await self.auth.authenticate(self.store, token)
+        principal = await authenticate(self.store, self.auth, token)
         if principal.user.id != self.user_id:
             raise InvalidCredentials("a socket stays with the user who opened it")
         self.token = token
@@ -240,7 +245,7 @@ async def _open_session(websocket: WebSocket, store: Store, auth: Auth) -> _Sock
         if not _is_auth(first):
             raise InvalidCredentials('send {"type": "auth", "token": …} first')
         token = _token_of(first)
-    principal = await auth.authenticate(store, token)
+    principal = await authenticate(store, auth, token)
     return _SocketSession(store, auth, token, principal.user.id)
 
 
@@ -280,7 +285,10 @@ async def _begin_socket_turn(
     await session.admit(limits)
     request = SocketMessage.model_validate(raw)
     await limits.chat_turn(session.user_id)
-    return await _chat(websocket).begin(session.user_id, request.conversation_id, request.content)
+    async with session.store.writing(session.user_id) as conn:
+        return await _chat(websocket).begin(
+            conn, session.user_id, request.conversation_id, request.content
+        )
 
 
 def _is_auth(frame: Any) -> bool:

@@ -5,6 +5,9 @@ The assistant message is written first with status ``streaming`` (right after th
 message, so the pair keeps its order) and finalised as ``complete`` or ``error``. Whatever
 happens — a provider failure, a timeout, a client that goes away mid-stream — the rows end
 consistent: the user message stays, and the reply says how it ended.
+
+The entry point (a chat route, a socket frame, the terminal) opens the transaction that begins
+a turn; the turn's later steps run in short transactions of their own (:class:`Units`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.assistant.executor import ToolScope
 from convstore.assistant.protocol import (
@@ -28,8 +32,10 @@ from convstore.assistant.protocol import (
     TextDelta,
     ToolRunner,
     Turn,
+    Units,
 )
 from convstore.assistant.schemas import ChunkFrame, DoneFrame, ErrorFrame
+from convstore.config import Settings
 from convstore.conversations.schemas import (
     ConversationCreate,
     ConversationRead,
@@ -42,7 +48,6 @@ from convstore.conversations.service import message as message_service
 from convstore.conversations.service import title_from_message
 from convstore.errors import ConvstoreError, InvalidInput
 from convstore.kit.types import utc_now
-from convstore.store import Store
 
 Frame = ChunkFrame | DoneFrame | ErrorFrame
 HIDDEN_STATUSES = ("streaming", "error")
@@ -86,12 +91,12 @@ class TurnStream:
 
 
 class ChatService:
-    """Runs chat turns for one store and one assistant provider."""
+    """Runs chat turns with one assistant provider; ``units`` opens their transactions."""
 
-    def __init__(self, store: Store, assistant: Assistant) -> None:
-        self.store = store
+    def __init__(self, units: Units, settings: Settings, assistant: Assistant) -> None:
+        self.units = units
         self.assistant = assistant
-        self.settings = store.settings
+        self.settings = settings
         self._running: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
@@ -123,64 +128,70 @@ class ChatService:
             frames.put_nowait(None)
 
     async def begin(
-        self, user_id: uuid.UUID, conversation_id: uuid.UUID | None, content: str
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID | None,
+        content: str,
     ) -> ChatTurn:
-        """Store the user message and an empty ``streaming`` reply after it, in one transaction
-        (a new conversation, titled from the message, when ``conversation_id`` is None)."""
+        """Store the user message and an empty ``streaming`` reply after it, on ``conn`` (a new
+        conversation, titled from the message, when ``conversation_id`` is None). The caller
+        commits before :meth:`start`: the user message is kept whatever the model does."""
         limits = self.settings.limits
-        async with self.store.writing(user_id) as conn:
-            if conversation_id is None:
-                conv = await conversation_service.create(
-                    conn, user_id, ConversationCreate(title=title_from_message(content)), limits
-                )
-                conversation_id = conv.id
-            user_msg, reply = await message_service.append_many(
-                conn,
-                user_id,
-                conversation_id,
-                [
-                    MessageCreate(role="user", content=content),
-                    MessageCreate(role="assistant", content="", status="streaming"),
-                ],
-                limits,
-                prefixed=False,
+        if conversation_id is None:
+            conv = await conversation_service.create(
+                conn, user_id, ConversationCreate(title=title_from_message(content)), limits
             )
-            conv = await conversation_service.get(conn, user_id, conversation_id)
+            conversation_id = conv.id
+        user_msg, reply = await message_service.append_many(
+            conn,
+            user_id,
+            conversation_id,
+            [
+                MessageCreate(role="user", content=content),
+                MessageCreate(role="assistant", content="", status="streaming"),
+            ],
+            limits,
+            prefixed=False,
+        )
+        conv = await conversation_service.get(conn, user_id, conversation_id)
         return ChatTurn(user_id, conv, user_msg, reply)
 
-    async def retry(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> ChatTurn:
-        """Answer the last user message again, after a reply that failed.
+    async def retry(
+        self, conn: AsyncConnection, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> ChatTurn:
+        """Answer the last user message again, after a reply that failed: a new ``streaming``
+        reply on ``conn`` (committed by the caller before :meth:`start`).
 
         Raises:
             InvalidInput: the conversation does not end with a user message or a failed reply.
         """
-        async with self.store.writing(user_id) as conn:
-            last = (
-                await message_service.page(
-                    conn, user_id, conversation_id, limit=2, after=None, before=None, cursor=None
-                )
-            ).items
-            user_msg = next((m for m in reversed(last) if m.role == "user"), None)
-            if user_msg is None or (last[-1].role != "user" and last[-1].status != "error"):
-                raise InvalidInput(
-                    "nothing to retry: the last reply did not fail", field="conversation_id"
-                )
-            (reply,) = await message_service.append_many(
-                conn,
-                user_id,
-                conversation_id,
-                [MessageCreate(role="assistant", content="", status="streaming")],
-                self.settings.limits,
-                prefixed=False,
+        last = (
+            await message_service.page(
+                conn, user_id, conversation_id, limit=2, after=None, before=None, cursor=None
             )
-            conv = await conversation_service.get(conn, user_id, conversation_id)
+        ).items
+        user_msg = next((m for m in reversed(last) if m.role == "user"), None)
+        if user_msg is None or (last[-1].role != "user" and last[-1].status != "error"):
+            raise InvalidInput(
+                "nothing to retry: the last reply did not fail", field="conversation_id"
+            )
+        (reply,) = await message_service.append_many(
+            conn,
+            user_id,
+            conversation_id,
+            [MessageCreate(role="assistant", content="", status="streaming")],
+            self.settings.limits,
+            prefixed=False,
+        )
+        conv = await conversation_service.get(conn, user_id, conversation_id)
         return ChatTurn(user_id, conv, user_msg, reply)
 
     async def run(self, turn: ChatTurn) -> AsyncGenerator[Frame, None]:
         """Produce the reply: ``chunk`` frames as text arrives, then ``done`` or ``error``."""
         reply, conv = turn.reply, turn.conversation
         runner = ToolRunner(
-            self.store,
+            self.units,
             ToolScope(turn.user_id, conv.id, reply.id),
             max_calls=self.settings.assistant_max_tool_calls,
         )
@@ -258,7 +269,7 @@ class ChatService:
     async def _history(self, turn: ChatTurn) -> list[MessageRead]:
         """The messages before the reply, newest ``chat_history_messages`` within
         ``chat_history_chars``, without replies that never completed."""
-        async with self.store.reading(turn.user_id) as conn:
+        async with self.units.reading(turn.user_id) as conn:
             page = await message_service.page(
                 conn,
                 turn.user_id,
@@ -297,7 +308,7 @@ class ChatService:
         }
         if error is not None:
             fields["metadata"] = {"error": {"code": error.code, "detail": error.message}}
-        async with self.store.writing(turn.user_id) as conn:
+        async with self.units.writing(turn.user_id) as conn:
             return await message_service.update(
                 conn,
                 turn.user_id,

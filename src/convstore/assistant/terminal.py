@@ -35,19 +35,23 @@ async def run_chat(
         user_id = await _user(store, email)
         if conversation_id is not None:
             await store.for_user(user_id).conversations.get(conversation_id)
-        chat = ChatService(store, build_assistant(settings, store))
+        chat = ChatService(store, settings, build_assistant(settings))
         try:
             console.print(
                 f"[bold]convstore chat[/bold] — {email}, assistant "
                 f"[cyan]{chat.assistant.name}[/cyan]. {HELP}"
             )
-            await _loop(chat, console, user_id, conversation_id)
+            await _loop(store, chat, console, user_id, conversation_id)
         finally:
             await chat.aclose()
 
 
 async def _loop(
-    chat: ChatService, console: Console, user_id: uuid.UUID, conversation_id: uuid.UUID | None
+    store: Store,
+    chat: ChatService,
+    console: Console,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID | None,
 ) -> None:
     while True:
         line = await _read(console)
@@ -58,7 +62,7 @@ async def _loop(
             console.print("[dim]new conversation[/dim]")
             continue
         if line.strip():
-            conversation_id = await _turn(chat, console, user_id, conversation_id, line)
+            conversation_id = await _turn(store, chat, console, user_id, conversation_id, line)
 
 
 async def _user(store: Store, email: str) -> uuid.UUID:
@@ -77,6 +81,7 @@ async def _read(console: Console) -> str | None:
 
 
 async def _turn(
+    store: Store,
     chat: ChatService,
     console: Console,
     user_id: uuid.UUID,
@@ -85,7 +90,8 @@ async def _turn(
 ) -> uuid.UUID | None:
     """One turn; the conversation to continue (unchanged when the message was refused)."""
     try:
-        turn = await chat.begin(user_id, conversation_id, text)
+        async with store.writing(user_id) as conn:
+            turn = await chat.begin(conn, user_id, conversation_id, text)
     except convstore.ConvstoreError as exc:
         console.print(exc.message, style="red", markup=False, highlight=False)
         return conversation_id

@@ -6,12 +6,11 @@ import asyncio
 import gzip
 from functools import cache
 from importlib import resources
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import Any
 
 from convstore.config import Settings
 from convstore.errors import InvalidInput
+from convstore.extras import require
 
 
 @cache
@@ -34,18 +33,34 @@ def check_password_policy(password: str, field: str = "password") -> None:
 
 
 class Passwords:
-    """Hash and verify passwords with the parameters from settings (at least OWASP's floor)."""
+    """Hash and verify passwords with the parameters from settings (at least OWASP's floor).
+
+    Argon2 (the server extra) is loaded on the first password: a store whose users have none
+    (the storage library alone) does without it.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        self._hasher = PasswordHasher(
-            time_cost=settings.password_hash_time_cost,
-            memory_cost=settings.password_hash_memory_kib,
-            parallelism=settings.password_hash_parallelism,
-        )
+        self._settings = settings
+        self._argon2: Any = None
         self._dummy: str | None = None
 
+    @property
+    def _hasher(self) -> Any:
+        if self._argon2 is None:
+            require("argon2", "hashing a password")
+            from argon2 import PasswordHasher
+
+            self._argon2 = PasswordHasher(
+                time_cost=self._settings.password_hash_time_cost,
+                memory_cost=self._settings.password_hash_memory_kib,
+                parallelism=self._settings.password_hash_parallelism,
+            )
+        return self._argon2
+
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        """The Argon2id hash of ``password`` (off the event loop)."""
+        hasher = self._hasher
+        return await asyncio.to_thread(hasher.hash, password)
 
     async def verify(self, hashed: str | None, password: str) -> tuple[bool, str | None]:
         """Check ``password``; returns (matches, new hash if the parameters changed).
@@ -64,7 +79,9 @@ class Passwords:
         return True, None
 
     def _verify(self, hashed: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
-            return self._hasher.verify(hashed, password)
+            return bool(self._hasher.verify(hashed, password))
         except (VerificationError, InvalidHashError):
             return False

@@ -15,7 +15,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
-from convstore.auth.service import Auth
+from convstore.auth.service import Auth, Principal
 from convstore.config import Settings
 from convstore.errors import InvalidCredentials
 from convstore.http.idempotency import Idempotency, idempotency_key
@@ -69,6 +69,26 @@ RateLimitsDep = Annotated[RateLimits, Depends(limits_dep)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
+async def authenticate(store: Store, auth: Auth, token: str) -> Principal:
+    """The caller behind a bearer token, ours or the configured external issuer's: what every
+    entry point (a request, a socket frame, an MCP call) checks first.
+
+    Reads in a read transaction; only the first sight of an external user writes (a second
+    transaction: reads are the rule and take no write lock).
+    """
+    claims = await auth.external_claims(token)
+    if claims is None:
+        access = auth.access.verify(token)
+        async with store.reading(access.user_id) as conn:
+            return await auth.session_principal(conn, access)
+    async with store.reading() as conn:
+        principal = await auth.external_principal(conn, claims)
+    if principal is None:
+        async with store.writing() as conn:
+            principal = Principal(await auth.provision(conn, claims), None)
+    return principal
+
+
 async def current_user(request: Request, token: Annotated[str | None, Depends(bearer)]) -> UserRead:
     """The user behind the bearer token (401 otherwise), counted against their rate limit.
 
@@ -77,7 +97,7 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(be
     """
     if not token:
         raise InvalidCredentials("not authenticated")
-    principal = await get_auth(request).authenticate(get_store(request), token)
+    principal = await authenticate(get_store(request), get_auth(request), token)
     limits = get_limits(request)
     await limits.hit(limits.user, "user", str(principal.user.id))
     request.state.session_id = principal.session_id

@@ -1,10 +1,10 @@
 """MCP over Streamable HTTP, served inside the API (at ``/mcp``) for token-bearing users.
 
 Every request must carry ``Authorization: Bearer <convstore access token>`` (or a token of the
-configured external issuer): it is checked with :meth:`Auth.authenticate` exactly like the REST
-API's, before the SDK sees the request. Otherwise the answer is a 401 problem with
-``WWW-Authenticate: Bearer``. The user is handed to the tools through a context variable that
-the SDK's per-request task inherits.
+configured external issuer): it is checked with :func:`convstore.http.deps.authenticate`
+exactly like the REST API's, before the SDK sees the request. Otherwise the answer is a 401
+problem with ``WWW-Authenticate: Bearer``. The user is handed to the tools through a context
+variable that the SDK's per-request task inherits.
 
 The endpoint is stateless (no ``Mcp-Session-Id``, any replica can answer any request) and
 answers plain JSON. The SDK's session manager needs a running task group: enter
@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from convstore.auth.service import Auth
 from convstore.errors import ConvstoreError, InvalidCredentials
+from convstore.http.deps import authenticate
 from convstore.http.errors import problem
 from convstore.http.ratelimit import RateLimited, RateLimits
 from convstore.mcp.server import build_server
@@ -202,7 +203,7 @@ class McpHttpApp:
         if token is None:
             raise _NoToken()
         store = self._get_store(request)
-        principal = await self._get_auth(request).authenticate(store, token)
+        principal = await authenticate(store, self._get_auth(request), token)
         if self._get_limits is not None:
             limits = self._get_limits(request)
             await limits.hit(limits.user, "user", str(principal.user.id))

@@ -86,7 +86,8 @@ def tool_definitions() -> list[types.Tool]:
 async def run_tool(
     store: Store, user_id: uuid.UUID, name: str, arguments: dict[str, Any]
 ) -> ToolOutcome:
-    """Run one tool call for ``user_id`` in its own write transaction.
+    """Run one tool call for ``user_id`` in its own write transaction: the MCP tool is an entry
+    point, it owns the transaction and hands the executor its connection.
 
     A failed outcome rolls the transaction back; a database failure is a failed outcome too.
     """

@@ -16,7 +16,6 @@ from typing import Any
 from convstore.assistant.builtin import Context, Outcome, TaskView, plan, reply
 from convstore.assistant.protocol import AssistantEvent, TextDelta, ToolRunner, Turn, Usage
 from convstore.conversations.schemas import MessageRead
-from convstore.store import Store
 from convstore.tasks.schemas import TaskFilter
 from convstore.tasks.service import task as task_service
 
@@ -30,13 +29,10 @@ class BuiltinAssistant:
 
     name = "builtin"
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
     async def run(self, turn: Turn, tools: ToolRunner) -> AsyncGenerator[AssistantEvent, None]:
         last = turn.history[-1] if turn.history else None
         utterance = last.content if last is not None and last.role == "user" else ""
-        ctx = await self._context(turn)
+        ctx = await self._context(turn, tools)
         steps = plan(utterance, ctx)
         outcomes = []
         for call in steps.calls:
@@ -55,8 +51,8 @@ class BuiltinAssistant:
             }
         )
 
-    async def _context(self, turn: Turn) -> Context:
-        async with self.store.reading(turn.user_id) as conn:
+    async def _context(self, turn: Turn, tools: ToolRunner) -> Context:
+        async with tools.reading() as conn:
             page = await task_service.list(conn, turn.user_id, TaskFilter(), limit=100, cursor=None)
             tasks = list(page.items)
             while page.has_more and len(tasks) < MAX_KNOWN_TASKS:

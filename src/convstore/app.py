@@ -1,4 +1,6 @@
-"""The FastAPI application: ``create_app(settings)``; ``convstore serve`` runs it under uvicorn.
+"""The application, assembled at the top of the package: ``create_app(settings)`` builds the FastAPI
+app from every router, the shared HTTP pieces (``convstore.http``) and MCP; ``convstore serve``
+runs it under uvicorn.
 
 The engine, the auth keys and the rate limiter are built in the lifespan, never at import.
 A database that is behind the migrations is upgraded on start (``CONVSTORE_AUTO_MIGRATE``).
@@ -6,8 +8,11 @@ A database that is behind the migrations is upgraded on start (``CONVSTORE_AUTO_
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI, Request
@@ -37,9 +42,11 @@ from convstore.http.middleware import (
     StandardHeadersMiddleware,
 )
 from convstore.http.ratelimit import RateLimited, RateLimits
-from convstore.mcp.http import mcp_http_app, mount
 from convstore.store import Store
 from convstore.tasks.router import router as tasks_router
+
+if TYPE_CHECKING:
+    from convstore.mcp.http import McpHttpApp
 
 
 def create_app(
@@ -61,7 +68,7 @@ def create_app(
     """
     settings = settings or get_settings()
     secret = resolve_secret(settings)
-    mcp_app = mcp_http_app(get_store, get_auth, get_limits=get_limits)
+    mcp_app = _mcp_app()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,10 +90,10 @@ def create_app(
         app.state.rate_limits = RateLimits(settings)
         app.state.chat = None  # built on first use (the provider may load heavier modules)
         app.state.chat_factory = lambda: ChatService(
-            store, assistant or build_assistant(settings, store)
+            store, settings, assistant or build_assistant(settings)
         )
         try:
-            async with mcp_app.lifespan():
+            async with mcp_app.lifespan() if mcp_app else contextlib.nullcontext():
                 yield
         finally:
             try:
@@ -115,8 +122,20 @@ def create_app(
     app.include_router(health_router)
     for router in (auth_router, conversations_router, tasks_router, chat_router):
         app.include_router(router, prefix=API_PREFIX)
-    mount(app, mcp_app)
+    if mcp_app is not None:
+        from convstore.mcp.http import mount
+
+        mount(app, mcp_app)
     return app
+
+
+def _mcp_app() -> McpHttpApp | None:
+    """The ``/mcp`` endpoint, served when the mcp extra is installed (``convstore[mcp]``)."""
+    if importlib.util.find_spec("mcp") is None:
+        return None
+    from convstore.mcp.http import mcp_http_app
+
+    return mcp_http_app(get_store, get_auth, get_limits=get_limits)
 
 
 async def _replay(_: Request, exc: Exception) -> Response:
