@@ -39,8 +39,9 @@ typecheck: install ## mypy --strict on src/
 test: install ## pytest on SQLite and PostgreSQL
 	$(BIN)/pytest
 
-fuzz: install ## The fuzz and model tests at length (>= 200 examples per operation), both databases
-	CONVSTORE_FUZZ_PROFILE=long $(BIN)/pytest tests/fuzz -p no:randomly -q --durations=10
+fuzz: install ## The fuzz, model and concurrency tests at length (>= 200 examples per operation), both databases
+	CONVSTORE_FUZZ_PROFILE=long CONVSTORE_STRESS_APPENDS=500 $(BIN)/pytest tests/fuzz \
+		tests/http/test_concurrent_appends.py -p no:randomly -q --durations=10
 
 # The benchmarks run in a virtual environment of their own: the peers' pins (older asyncpg,
 # aiosqlite, websockets, uuid-utils) must not move the development environment's versions.
