@@ -84,6 +84,9 @@ async def test_create_list_revoke(client: httpx.AsyncClient, alice: Account, app
         "last_used_at": None,
     }
     assert key not in listed.text
+    one = await client.get(f"{KEYS}/{created['id']}", headers=alice.headers)
+    assert one.status_code == 200, one.text
+    assert one.json() == item
 
     # Only the hash is stored: not in api_keys, nor in the idempotency table, anywhere.
     [row] = await stored_rows(_store(app), alice.id)
@@ -158,6 +161,8 @@ async def test_another_users_key_is_a_404_like_a_missing_one(
         await client.delete(f"{KEYS}/{uuid.uuid4()}", headers=alice.headers), 404
     )
     assert other["detail"] == missing["detail"]
+    seen = assert_problem(await client.get(f"{KEYS}/{theirs['id']}", headers=alice.headers), 404)
+    assert seen["detail"] == missing["detail"]
     assert (await client.get(f"{API}/tasks", headers=bearer(theirs["key"]))).status_code == 200
     assert (await client.get(KEYS, headers=alice.headers)).json()["items"] == []
 

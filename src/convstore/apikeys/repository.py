@@ -62,6 +62,11 @@ class ApiKeyRepository:
         stmt = stmt.order_by(t.created_at, t.id).limit(limit)
         return list((await self.conn.execute(stmt)).mappings())
 
+    async def get(self, key_id: uuid.UUID) -> RowMapping | None:
+        stmt = select(*KEY_COLUMNS).where(self._mine(api_keys.c.id == key_id))
+        row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
+        return row
+
     async def delete(self, key_id: uuid.UUID) -> bool:
         stmt = delete(api_keys).where(self._mine(api_keys.c.id == key_id))
         return (await self.conn.execute(stmt)).rowcount == 1

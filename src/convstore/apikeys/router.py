@@ -97,6 +97,12 @@ async def list_api_keys(
     return await api_key_service.list(conn, user.id, limit=limit, cursor=cursor)
 
 
+@router.get("/{key_id}", summary="Get an API key")
+async def get_api_key(key_id: uuid.UUID, user: SessionUser, conn: ReadConn) -> ApiKeyRead:
+    """One of your keys, with when it was last used; never the key itself."""
+    return await api_key_service.get(conn, user.id, key_id)
+
+
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
 async def revoke_api_key(key_id: uuid.UUID, user: SessionUser, conn: WriteConn) -> None:
     """Delete the key: the next request made with it is refused with 401."""

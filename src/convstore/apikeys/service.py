@@ -124,6 +124,17 @@ class ApiKeyService:
             next_cursor = encode_keyset(LIST_SCOPE, items[-1].created_at, items[-1].id)
         return Page(items=items, next_cursor=next_cursor, has_more=has_more)
 
+    async def get(self, conn: AsyncConnection, user_id: uuid.UUID, key_id: uuid.UUID) -> ApiKeyRead:
+        """One of the user's keys (never the secret).
+
+        Raises:
+            NotFound: no such key of this user (another user's is the same case).
+        """
+        row = await ApiKeyRepository(conn, user_id).get(key_id)
+        if row is None:
+            raise _not_found()
+        return ApiKeyRead.model_validate(row)
+
     async def revoke(self, conn: AsyncConnection, user_id: uuid.UUID, key_id: uuid.UUID) -> None:
         """Delete the key: the next request made with it is refused.
 
