@@ -64,6 +64,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "PasswordResetConfirm": {"token": "x" * 43, "new_password": "another long passphrase"},
     "ExternalLoginRequest": {"id_token": "e30.e30.c2lnbmF0dXJlLWlzLWhlcmU"},
     "ChatRequest": {"content": "x"},
+    "ApiKeyCreate": {"name": "x"},
 }
 """A plausible valid body per body model, by class name (models accepting ``{}`` need none)."""
 
