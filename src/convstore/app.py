@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from convstore import __version__, migrate
+from convstore.apikeys.router import router as api_keys_router
 from convstore.assistant.protocol import Assistant
 from convstore.assistant.providers import build_assistant
 from convstore.assistant.router import router as chat_router
@@ -122,7 +123,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StandardHeadersMiddleware)  # the outermost: it sees every response
     app.include_router(health_router)
-    for router in (auth_router, conversations_router, tasks_router, chat_router):
+    for router in (auth_router, api_keys_router, conversations_router, tasks_router, chat_router):
         app.include_router(router, prefix=API_PREFIX)
     if mcp_app is not None:
         from convstore.mcp.http import mount

@@ -11,6 +11,10 @@ Usage:
     convstore db current
     convstore db check                  # exit 1 when models and migrations disagree
     convstore db grant ROLE [--execute] # the app role's privileges (printed; run with --execute)
+    convstore api-keys create --email E --name N [--expires-in-days D]
+                                        # a user's new API key, printed once (only it, on stdout)
+    convstore api-keys list --email E   # the user's keys (never the secrets)
+    convstore api-keys revoke KEY_ID --email E
 
 Every command reads ``CONVSTORE_DATABASE_URL`` (default: ``sqlite:///convstore.db``) unless
 ``--database-url`` is given.
@@ -23,18 +27,27 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
 from alembic.util.exc import CommandError as AlembicError
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from convstore import migrate
+from convstore.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from convstore.apikeys.service import api_key as api_key_service
 from convstore.config import Settings, get_settings
 from convstore.db import create_engine, normalize_url
-from convstore.errors import ConvstoreError
+from convstore.errors import ConvstoreError, PermissionDenied
 from convstore.extras import require
+from convstore.kit.types import utc_now
+from convstore.kit.validation import parse
+from convstore.store import Store, as_uuid
+from convstore.store import open as open_store
+from convstore.users.schemas import UserRead
 
 T = TypeVar("T")
 
@@ -45,6 +58,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+api_keys_app = typer.Typer(help="API keys: how a user's programs sign in.", no_args_is_help=True)
+app.add_typer(api_keys_app, name="api-keys")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -148,6 +163,110 @@ def db_grant(
         typer.echo(f"{statement};")  # plain lines: meant to be piped into psql
     if execute:
         err_console.print(f"granted on schema {schema} to {role}", markup=False)
+
+
+Email = Annotated[str, typer.Option("--email", help="The email of the key's owner.")]
+
+
+async def _key_owner(store: Store, email: str) -> UserRead:
+    """The active user with ``email``.
+
+    Raises:
+        NotFound: no such user.
+        PermissionDenied: the account is disabled.
+    """
+    user = await store.users.get_by_email(email)
+    if not user.is_active:
+        raise PermissionDenied(f"user {user.email} is deactivated")
+    return user
+
+
+@api_keys_app.command("create")
+def api_keys_create(
+    email: Email,
+    name: Annotated[str, typer.Option("--name", help="What the key is for (1-100 characters).")],
+    expires_in_days: Annotated[
+        int | None,
+        typer.Option("--expires-in-days", min=1, max=36_500, help="Default: never expires."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API key and print it once: only the key goes to stdout, so it can be captured
+    (``KEY=$(convstore api-keys create …)``); the rest goes to stderr."""
+    settings = _settings(database_url)
+
+    async def go() -> ApiKeyCreated:
+        expires = utc_now() + timedelta(days=expires_in_days) if expires_in_days else None
+        data = parse(ApiKeyCreate, {"name": name, "expires_at": expires})
+        async with open_store(settings=settings) as store:
+            user = await _key_owner(store, email)
+            async with store.writing(user.id) as conn:
+                return await api_key_service.create(
+                    conn, user.id, data, max_keys=settings.api_keys_per_user
+                )
+
+    created = _run(go)
+    typer.echo(created.key)
+    until = f", expires {created.expires_at:%Y-%m-%d %H:%M} UTC" if created.expires_at else ""
+    err_console.print(
+        f"created API key {created.id} ({created.prefix}…){until}; it is not shown again"
+    )
+
+
+@api_keys_app.command("list")
+def api_keys_list(email: Email, database_url: DatabaseUrl = None) -> None:
+    """List a user's API keys, oldest first (never the keys themselves)."""
+    settings = _settings(database_url)
+
+    async def go() -> list[ApiKeyRead]:
+        keys: list[ApiKeyRead] = []
+        cursor: str | None = None
+        async with open_store(settings=settings) as store:
+            user = await store.users.get_by_email(email)
+            async with store.reading(user.id) as conn:
+                while True:
+                    page = await api_key_service.list(conn, user.id, limit=100, cursor=cursor)
+                    keys += page.items
+                    if not page.has_more:
+                        return keys
+                    cursor = page.next_cursor
+
+    keys = _run(go)
+    table = Table("id", "name", "prefix", "created", "expires", "last used", box=None)
+    for key in keys:
+        table.add_row(
+            str(key.id),
+            key.name,
+            key.prefix,
+            _when(key.created_at),
+            _when(key.expires_at),
+            _when(key.last_used_at),
+        )
+    console.print(table if keys else "no API keys")
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M}" if at is not None else "-"
+
+
+@api_keys_app.command("revoke")
+def api_keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from `api-keys list`).")],
+    email: Email,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke an API key: the next request made with it is refused."""
+    settings = _settings(database_url)
+
+    async def go() -> None:
+        target = as_uuid(key_id, "key_id")
+        async with open_store(settings=settings) as store:
+            user = await store.users.get_by_email(email)
+            async with store.writing(user.id) as conn:
+                await api_key_service.revoke(conn, user.id, target)
+
+    _run(go)
+    err_console.print(f"revoked API key {key_id}")
 
 
 def _log_to_stderr() -> None:

@@ -159,6 +159,8 @@ class Settings(BaseSettings):
     ws_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     """A chat WebSocket that has not authenticated this long after it opened is closed."""
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    api_keys_per_user: int = Field(default=100, ge=1, le=10_000)
+    """The most API keys one user may hold; creating one more is refused with 409."""
 
     rate_limit_enabled: bool = True
     rate_limit_storage_url: str = "memory://"

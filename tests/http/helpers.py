@@ -24,7 +24,7 @@ from tests.support.api import PASSWORD, Account
 
 API = "/api/v1"
 PROBLEM_JSON = "application/problem+json"
-ID_PARAMS = frozenset({"conversation_id", "message_id", "task_id"})
+ID_PARAMS = frozenset({"conversation_id", "message_id", "task_id", "key_id"})
 """Path parameters naming a tenant's object: every route taking one is in the BOLA matrix."""
 
 PUBLIC_OPERATIONS = frozenset(
@@ -64,6 +64,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "PasswordResetConfirm": {"token": "x" * 43, "new_password": "another long passphrase"},
     "ExternalLoginRequest": {"id_token": "e30.e30.c2lnbmF0dXJlLWlzLWhlcmU"},
     "ChatRequest": {"content": "x"},
+    "ApiKeyCreate": {"name": "x"},
 }
 """A plausible valid body per body model, by class name (models accepting ``{}`` need none)."""
 
@@ -251,9 +252,11 @@ class Seeded:
     other_task: str
     deleted_task: str
     tag: str
+    api_key: str
 
     def ids(self) -> set[str]:
         return {
+            self.api_key,
             self.conversation,
             self.message,
             self.other_conversation,
@@ -272,7 +275,8 @@ async def created(client: httpx.AsyncClient, account: Account, path: str, body: 
 
 
 async def seed(client: httpx.AsyncClient, account: Account) -> Seeded:
-    """Give ``account`` conversations (one soft-deleted), messages with tool calls, and tasks."""
+    """Give ``account`` conversations (one soft-deleted), messages with tool calls, tasks and an
+    API key."""
     h = account.headers
     tag = f"t{uuid.uuid4().hex[:8]}"
     conv = await created(client, account, f"{API}/conversations", {"title": "mine"})
@@ -313,8 +317,19 @@ async def seed(client: httpx.AsyncClient, account: Account) -> Seeded:
     deleted_task = await created(client, account, f"{API}/tasks", {"title": "bye"})
     deleted = await client.delete(f"{API}/tasks/{deleted_task}", headers=h)
     assert deleted.status_code == 204, deleted.text
+    api_key = await created(client, account, f"{API}/api-keys", {"name": "seeded"})
     return Seeded(
-        account, conv, message, other, gone, gone_message, task, other_task, deleted_task, tag
+        account,
+        conv,
+        message,
+        other,
+        gone,
+        gone_message,
+        task,
+        other_task,
+        deleted_task,
+        tag,
+        api_key,
     )
 
 
@@ -352,6 +367,7 @@ async def api_snapshot(client: httpx.AsyncClient, account: Account) -> dict[str,
                 client, account, f"{API}/conversations/{conv['id']}/messages"
             )
     snapshot["tasks"] = await all_pages(client, account, f"{API}/tasks")
+    snapshot["api_keys"] = await all_pages(client, account, f"{API}/api-keys")
     return snapshot
 
 

@@ -46,6 +46,10 @@ SERVER_OWNED = {
     "role": "admin",
     "hashed_password": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
     "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+    "key": "csk_" + "k" * 43,
+    "key_hash": "0" * 64,
+    "prefix": "csk_kkkkkkkk",
+    "last_used_at": "2000-01-01T00:00:00Z",
 }
 """Fields a client must never be able to set (B1), with plausible values."""
 

@@ -35,6 +35,12 @@ KINDS: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
         {"title": "idem", "tags": ["a"]},
         {"title": "idem", "tags": ["b"]},
     ),
+    "api key": (
+        f"{API}/api-keys",
+        "api_keys",
+        {"name": "idem"},
+        {"name": "idem", "expires_at": "2999-01-01T00:00:00Z"},
+    ),
 }
 
 

@@ -32,6 +32,7 @@ async def test_page_size_default_max_and_refusals(
     for i in range(21):
         await created(client, alice, f"{API}/conversations", {})
         await created(client, alice, f"{API}/tasks", {"title": f"t{i}"})
+        await created(client, alice, f"{API}/api-keys", {"name": f"k{i}"})
         await created(
             client,
             alice,
@@ -42,6 +43,7 @@ async def test_page_size_default_max_and_refusals(
     assert {op.path for op in lists} >= {
         f"{API}/conversations",
         f"{API}/tasks",
+        f"{API}/api-keys",
         f"{API}/conversations/{{conversation_id}}/messages",
     }
     for op in lists:

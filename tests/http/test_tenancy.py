@@ -1,6 +1,6 @@
 """Tenant isolation: the cross-tenant matrix is built from ``app.routes``.
 
-Every authenticated operation whose path names an object (conversation, message, task) is
+Every authenticated operation whose path names an object (conversation, message, task, API key) is
 called by user B with user A's ids (live, soft-deleted, and mixed with B's own ids). Each answer
 must be a 404 identical to the one for a random missing id, and A's data must not change.
 """
@@ -67,6 +67,7 @@ def variants(op: Operation, owner: Seeded, intruder: Seeded) -> dict[str, dict[s
             "conversation_id": owner.conversation,
             "message_id": owner.message,
             "task_id": owner.task,
+            "key_id": owner.api_key,
         },
         "soft-deleted": {
             "conversation_id": owner.deleted_conversation,
@@ -161,8 +162,8 @@ async def test_cross_tenant_matrix(
 
     assert not findings, "\n".join(map(str, findings))
     assert covered == matrix_operations(ops)
-    assert len(covered) >= 14  # 9 conversation/message and 5 task operations today
-    assert checked >= 2 * len(covered)  # at least live + soft-deleted on each
+    assert len(covered) >= 15  # 9 conversation/message, 5 task and 1 API key operations today
+    assert checked >= 2 * len(covered)  # live + soft-deleted on most
     assert await api_snapshot(client, alice) == before_api
     assert await db_snapshot(store, alice.id) == before_db
 

@@ -4,7 +4,7 @@ application role (not superuser, not BYPASSRLS, owns nothing), so row-level secu
 The fixtures are session-scoped: one database and one role for every test here. Two tenants
 are seeded through the API running as the app role, with a row in every table that has a
 ``user_id`` (conversations and messages with tool calls, a soft-deleted conversation, tasks and
-their events, a rotated refresh token, a pending password reset, an idempotency key).
+their events, a rotated refresh token, a pending password reset, an idempotency key, an API key).
 """
 
 from __future__ import annotations
@@ -97,6 +97,12 @@ async def populate(client: httpx.AsyncClient) -> Seeded:
         headers={**account.headers, "Idempotency-Key": f"seed-{uuid.uuid4()}"},
     )
     assert keyed.status_code == 201, keyed.text
+    key = await client.post(f"{API}/api-keys", json={"name": "seed"}, headers=account.headers)
+    assert key.status_code == 201, key.text
+    used = await client.get(
+        f"{API}/tasks", headers={"Authorization": f"Bearer {key.json()['key']}"}
+    )
+    assert used.status_code == 200, used.text
     return seeded
 
 

@@ -20,7 +20,12 @@ from tests.support.roles import TENANT_TABLES, Deployed
 
 pytestmark = pytest.mark.postgres
 
-TOKEN_TABLES = {"refresh_tokens", "password_reset_tokens"}
+TOKEN_TABLES = {
+    "refresh_tokens": "token_hash",
+    "password_reset_tokens": "token_hash",
+    "api_keys": "key_hash",
+}
+"""The tables a token's hash opens one row of, and the column it is compared with."""
 TENANT_GUC = "current_setting('convstore.user_id'::text, true)"
 TOKEN_GUC = "current_setting('convstore.token_hash'::text, true)"
 NULL_ESCAPE = re.compile(r"IS\s+NULL\s*\)*\s+OR", re.IGNORECASE)
@@ -97,7 +102,8 @@ async def test_every_policy_fails_closed(owner: asyncpg.Connection) -> None:
         else:  # knowing a token opens its row for reading, never for writing
             assert p["cmd"] == "SELECT", (table, name)
             assert p["with_check"] is None
-            assert p["qual"].startswith(f"((token_hash)::text = NULLIF({TOKEN_GUC}"), p["qual"]
+            column = TOKEN_TABLES[table]
+            assert p["qual"].startswith(f"(({column})::text = NULLIF({TOKEN_GUC}"), p["qual"]
 
 
 async def test_the_app_role_is_ordinary_and_owns_nothing(
@@ -216,9 +222,29 @@ async def test_a_token_setting_opens_only_that_token_and_only_for_reading(
         await app_conn.execute("SELECT set_config('convstore.token_hash', $1, true)", token_hash)
         assert await app_conn.fetchval("SELECT count(*) FROM refresh_tokens") == 1
         assert await app_conn.fetchval("SELECT count(*) FROM password_reset_tokens") == 0
+        assert await app_conn.fetchval("SELECT count(*) FROM api_keys") == 0
         assert await app_conn.fetchval("SELECT count(*) FROM conversations") == 0
         updated = await app_conn.execute(
             "UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1", token_hash
         )
         assert updated == "UPDATE 0"
         assert await app_conn.execute("DELETE FROM refresh_tokens") == "DELETE 0"
+
+
+async def test_a_key_hash_opens_only_that_api_key_and_only_for_reading(
+    app_conn: asyncpg.Connection, owner: asyncpg.Connection, tenants: Tenants
+) -> None:
+    key_hash = await owner.fetchval(
+        "SELECT key_hash FROM api_keys WHERE user_id = $1 LIMIT 1", tenants.a_id
+    )
+    assert key_hash is not None
+    async with app_conn.transaction():
+        await app_conn.execute("SELECT set_config('convstore.token_hash', $1, true)", key_hash)
+        assert await app_conn.fetchval("SELECT count(*) FROM api_keys") == 1
+        assert await app_conn.fetchval("SELECT count(*) FROM refresh_tokens") == 0
+        assert await app_conn.fetchval("SELECT count(*) FROM tasks") == 0
+        updated = await app_conn.execute(
+            "UPDATE api_keys SET last_used_at = now() WHERE key_hash = $1", key_hash
+        )
+        assert updated == "UPDATE 0"
+        assert await app_conn.execute("DELETE FROM api_keys") == "DELETE 0"

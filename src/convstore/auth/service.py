@@ -74,10 +74,12 @@ def invalid_reset() -> InvalidInput:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the user, and the session (refresh-token family) of their token."""
+    """Who is calling: the user, and the session (refresh-token family) of their token, or
+    the API key they signed in with."""
 
     user: UserRead
     session_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,11 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
+from convstore.apikeys.service import api_key as api_key_service
+from convstore.apikeys.service import hash_key, looks_like_key
 from convstore.auth.service import Auth, Principal
 from convstore.config import Settings
-from convstore.errors import InvalidCredentials
+from convstore.errors import InvalidCredentials, PermissionDenied
 from convstore.http.idempotency import Idempotency, idempotency_key
 from convstore.http.ratelimit import RateLimits
 from convstore.kit.pagination import MAX_CURSOR_CHARS, MAX_PAGE_SIZE
@@ -74,8 +76,12 @@ async def authenticate(store: Store, auth: Auth, token: str) -> Principal:
     entry point (a request, a socket frame, an MCP call) checks first.
 
     Reads in a read transaction; only the first sight of an external user writes (a second
-    transaction: reads are the rule and take no write lock).
+    transaction: reads are the rule and take no write lock). An API key (``csk_…``) is looked
+    up on every call, so a revoked or expired key, or one whose account is disabled or gone,
+    is refused on its next request.
     """
+    if looks_like_key(token):
+        return await _key_principal(store, token)
     claims = await auth.external_claims(token)
     if claims is None:
         access = auth.access.verify(token)
@@ -87,6 +93,27 @@ async def authenticate(store: Store, auth: Auth, token: str) -> Principal:
         async with store.writing() as conn:
             principal = Principal(await auth.provision(conn, claims), None)
     return principal
+
+
+async def _key_principal(store: Store, raw: str) -> Principal:
+    """The caller behind an API key; records its use at most once a minute.
+
+    The lookup names the key's hash (row-level security opens that one row). On PostgreSQL it
+    runs in a transaction, which an autocommit read could not carry the setting through; on
+    SQLite, where nothing needs naming, a plain read. The use is recorded, when due, in a
+    write transaction of the owner's: a conditional ``UPDATE``, so concurrent requests write
+    it once.
+    """
+    unit = store.writing if store.db.dialect == "postgresql" else store.reading
+    async with unit() as conn:
+        await store.db.act_as(conn, token_hash=hash_key(raw))
+        found = await api_key_service.owner(conn, raw)
+    if found is None:
+        raise InvalidCredentials("invalid, revoked or expired API key")
+    if found.touch_due:
+        async with store.writing(found.user.id) as conn:
+            await api_key_service.touch(conn, found.user.id, found.key_id)
+    return Principal(found.user, None, found.key_id)
 
 
 async def current_user(request: Request, token: Annotated[str | None, Depends(bearer)]) -> UserRead:
@@ -101,10 +128,22 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(be
     limits = get_limits(request)
     await limits.hit(limits.user, "user", str(principal.user.id))
     request.state.session_id = principal.session_id
+    request.state.api_key_id = principal.api_key_id
     return principal.user
 
 
 CurrentUser = Annotated[UserRead, Depends(current_user)]
+
+
+async def session_user(request: Request, user: CurrentUser) -> UserRead:
+    """The signed-in user, when they signed in with an access token, not an API key (403):
+    for what a leaked key must not be able to do, such as minting more keys."""
+    if request.state.api_key_id is not None:
+        raise PermissionDenied("this needs a signed-in session; an API key cannot do it")
+    return user
+
+
+SessionUser = Annotated[UserRead, Depends(session_user)]
 
 
 async def read_conn(request: Request, user: CurrentUser) -> AsyncIterator[AsyncConnection]:
