@@ -150,6 +150,27 @@ async def test_managing_keys_needs_a_session(client: httpx.AsyncClient, alice: A
     assert len((await client.get(KEYS, headers=alice.headers)).json()["items"]) == 1
 
 
+async def test_a_key_cannot_end_sessions_or_change_the_account(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    h = bearer((await create_key(client, alice))["key"])
+    for response in (
+        await client.post(f"{API}/auth/logout", params={"everywhere": "true"}, headers=h),
+        await client.patch(f"{API}/auth/me", json={"name": "renamed"}, headers=h),
+        await client.request("DELETE", f"{API}/auth/me", json={"current_password": "x"}, headers=h),
+        await client.post(
+            f"{API}/auth/password/change",
+            json={"current_password": "x", "new_password": "another long passphrase"},
+            headers=h,
+        ),
+    ):
+        assert_problem(response, 403, "permission_denied")
+    me = await client.get(f"{API}/auth/me", headers=alice.headers)  # the session still works
+    assert me.status_code == 200
+    assert me.json()["name"] != "renamed"
+    assert (await client.get(f"{API}/auth/me", headers=h)).status_code == 200
+
+
 async def test_another_users_key_is_a_404_like_a_missing_one(
     client: httpx.AsyncClient, alice: Account, bob: Account
 ) -> None:

@@ -37,6 +37,7 @@ from convstore.http.deps import (
     CurrentUser,
     NoStore,
     RateLimitsDep,
+    SessionUser,
     StoreDep,
     WriteConn,
     client_ip,
@@ -202,7 +203,7 @@ async def refresh(body: RefreshRequest, store: StoreDep, auth: AuthDep) -> Token
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Sign out")
 async def logout(
     request: Request,
-    user: CurrentUser,
+    user: SessionUser,
     conn: WriteConn,
     auth: AuthDep,
     body: Annotated[LogoutRequest | None, Body()] = None,
@@ -220,7 +221,7 @@ async def get_me(user: CurrentUser) -> UserRead:
 
 
 @router.patch("/me", summary="Update the signed-in user", responses=CONFLICT_RESPONSES)
-async def update_me(body: MeUpdate, user: CurrentUser, store: StoreDep, auth: AuthDep) -> UserRead:
+async def update_me(body: MeUpdate, user: SessionUser, store: StoreDep, auth: AuthDep) -> UserRead:
     """Change the name; changing the email or password also needs `current_password`.
 
     A new password ends every session (sign in again).
@@ -239,7 +240,7 @@ async def update_me(body: MeUpdate, user: CurrentUser, store: StoreDep, auth: Au
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, summary="Delete the account")
 async def delete_me(
-    user: CurrentUser,
+    user: SessionUser,
     store: StoreDep,
     auth: AuthDep,
     body: Annotated[AccountDeletion | None, Body()] = None,
@@ -252,7 +253,7 @@ async def delete_me(
 
 @router.post("/password/change", summary="Change the password", dependencies=[NoStore])
 async def change_password(
-    request: Request, body: PasswordChangeRequest, user: CurrentUser, store: StoreDep, auth: AuthDep
+    request: Request, body: PasswordChangeRequest, user: SessionUser, store: StoreDep, auth: AuthDep
 ) -> TokenPair:
     """Set a new password: every session ends, and this client gets a new one."""
     await _check_current_password(store, auth, user.id, body.current_password)
