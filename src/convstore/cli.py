@@ -18,7 +18,6 @@ Every command reads ``CONVSTORE_DATABASE_URL`` (default: ``sqlite:///convstore.d
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -26,13 +25,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
-from alembic.util.exc import CommandError as AlembicError
 from pydantic import ValidationError
-from rich.console import Console
-from sqlalchemy.exc import SQLAlchemyError
 
 from convstore import __version__, migrate
-from convstore.commands import failures
+from convstore.commands import common, failures
+from convstore.commands import purge as purge_commands
+from convstore.commands import users as users_commands
 from convstore.config import Settings, get_settings
 from convstore.db import create_engine, normalize_url
 from convstore.errors import ConvstoreError
@@ -51,18 +49,14 @@ db_app = typer.Typer(
     help="Schema migrations (Alembic).", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(db_app, name="db")
-console = Console()
-err_console = Console(stderr=True)
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="CONVSTORE_DATABASE_URL",
-        show_envvar=True,
-        help="Database URL (default: sqlite:///convstore.db).",
-    ),
-]
+app.add_typer(users_commands.app, name="users")
+app.command("purge")(purge_commands.purge)
+console = common.console
+err_console = common.err_console
+DatabaseUrl = common.DatabaseUrl
+_fail = common.fail
+_settings = common.settings_for
+_run = common.run
 
 
 def _version(value: bool) -> None:
@@ -81,34 +75,6 @@ def _root(
     ] = False,
 ) -> None:
     """convstore: the storage and API backbone of a chatbot backend."""
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(failures.EXIT_FAILURE)
-
-
-def _settings(database_url: str | None) -> Settings:
-    settings = get_settings()
-    if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
-    return settings
-
-
-def _run(coro: Callable[[], Awaitable[T]], database_url: str | None = None) -> T:
-    """Run a command; failures print one line and exit 2 (1 is kept for ``db check``)."""
-    try:
-        return asyncio.run(coro())  # type: ignore[arg-type]
-    except ConvstoreError as exc:
-        message = exc.message
-    except ValidationError as exc:
-        message = failures.setting_problems(exc)
-    except (SQLAlchemyError, AlembicError, OSError, ValueError) as exc:
-        url = database_url or get_settings().database_url
-        message = failures.database_problem(exc, url) or (
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        )
-    raise _fail(message)
 
 
 def _with_engine(database_url: str | None, action: Callable[..., Awaitable[T]], *args: str) -> T:

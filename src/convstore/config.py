@@ -160,6 +160,13 @@ class Settings(BaseSettings):
     """A chat WebSocket that has not authenticated this long after it opened is closed."""
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
 
+    purge_retention_days: float | None = Field(default=None, ge=0)
+    """Soft-deleted conversations are deleted for good this many days after their deletion:
+    the default of ``convstore purge``, and, when set, ``serve`` purges periodically
+    (unset: never automatically)."""
+    purge_interval_seconds: float = Field(default=3_600, ge=1)
+    """How often ``serve`` purges when ``purge_retention_days`` is set."""
+
     rate_limit_enabled: bool = True
     rate_limit_storage_url: str = "memory://"
     """``memory://`` (one process) or ``redis://host:6379`` (shared by every worker)."""
