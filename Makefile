@@ -10,15 +10,24 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	touch $@
 
-.PHONY: help install run demo check lint format typecheck test fuzz bench vendor web-browser
+PORT ?= 8000
+EMAIL ?= me@example.com
+
+.PHONY: help install run chat mcp demo check lint format typecheck test fuzz bench vendor web-browser
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 install: $(BIN)/.installed ## Create .venv and install convstore with its dev tools
 
-run: install ## Serve the API on the embedded SQLite default (./convstore.db) at 127.0.0.1:8000
-	$(BIN)/convstore serve
+run: install ## Serve the API on the embedded SQLite default (./convstore.db) at 127.0.0.1:8000 (PORT=8080: another port)
+	$(BIN)/convstore serve --port $(PORT)
+
+chat: install ## Talk to the assistant in the terminal (convstore chat), as EMAIL=me@example.com
+	$(BIN)/convstore chat --user $(EMAIL)
+
+mcp: install ## The task tools as an MCP server over stdio (convstore mcp), for EMAIL=...
+	$(BIN)/convstore mcp --user $(EMAIL)
 
 demo: install ## Store a short chat turn in ./convstore.db with the library and print it
 	$(BIN)/convstore demo

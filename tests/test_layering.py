@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, int]] = [
     ("store.py", INTERFACES),
     ("app.py", INTERFACES),
     ("cli.py", INTERFACES),
+    ("commands/*", INTERFACES),
     ("demo.py", INTERFACES),
     ("command.py", INTERFACES),
     ("*/router.py", INTERFACES),
@@ -40,6 +41,7 @@ LAYERS: list[tuple[str, int]] = [
     ("assistant/terminal.py", INTERFACES),
     # The rules: services and the flows built on them; they take a connection.
     ("*/service.py", SERVICES),
+    ("conversations/retention.py", SERVICES),
     ("auth/passwords.py", SERVICES),
     ("auth/tokens.py", SERVICES),
     ("auth/secret.py", SERVICES),

@@ -8,6 +8,7 @@ A database that is behind the migrations is upgraded on start (``CONVSTORE_AUTO_
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 from collections.abc import AsyncIterator
@@ -30,6 +31,7 @@ from convstore.auth.router import router as auth_router
 from convstore.auth.secret import resolve_secret
 from convstore.auth.service import Auth
 from convstore.auth.tokens import AccessTokens, ExternalIssuer
+from convstore.commands.purge import purge_periodically
 from convstore.config import Settings, get_settings
 from convstore.conversations.router import router as conversations_router
 from convstore.db import Database, create_engine
@@ -95,10 +97,20 @@ def create_app(
         app.state.chat_factory = lambda: ChatService(
             store, settings, assistant or build_assistant(settings)
         )
+        # CONVSTORE_PURGE_RETENTION_DAYS: purge old soft deletions in the background.
+        purger = (
+            asyncio.create_task(purge_periodically(store, settings), name="convstore-purge")
+            if settings.purge_retention_days is not None
+            else None
+        )
         try:
             async with mcp_app.lifespan() if mcp_app else contextlib.nullcontext():
                 yield
         finally:
+            if purger is not None:
+                purger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purger
             try:
                 if app.state.chat is not None:
                     await app.state.chat.aclose()

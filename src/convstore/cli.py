@@ -22,7 +22,6 @@ Every command reads ``CONVSTORE_DATABASE_URL`` (default: ``sqlite:///convstore.d
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -31,14 +30,15 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
-from alembic.util.exc import CommandError as AlembicError
-from rich.console import Console
+from pydantic import ValidationError
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from convstore import migrate
+from convstore import __version__, migrate
 from convstore.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from convstore.apikeys.service import api_key as api_key_service
+from convstore.commands import common, failures
+from convstore.commands import purge as purge_commands
+from convstore.commands import users as users_commands
 from convstore.config import Settings, get_settings
 from convstore.db import create_engine, normalize_url
 from convstore.errors import ConvstoreError, PermissionDenied
@@ -55,42 +55,41 @@ app = typer.Typer(
     help="convstore: the storage and API backbone of a chatbot backend.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: no markup leftovers, no boxes in a pipe
+    pretty_exceptions_enable=False,  # failures are one line (main), never a rich traceback
 )
-db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Schema migrations (Alembic).", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 api_keys_app = typer.Typer(help="API keys: how a user's programs sign in.", no_args_is_help=True)
 app.add_typer(api_keys_app, name="api-keys")
-console = Console()
-err_console = Console(stderr=True)
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="CONVSTORE_DATABASE_URL",
-        show_envvar=True,
-        help="Database URL (default: sqlite:///convstore.db).",
-    ),
-]
+app.add_typer(users_commands.app, name="users")
+app.command("purge")(purge_commands.purge)
+console = common.console
+err_console = common.err_console
+DatabaseUrl = common.DatabaseUrl
+_fail = common.fail
+_settings = common.settings_for
+_run = common.run
 
 
-def _settings(database_url: str | None) -> Settings:
-    settings = get_settings()
-    if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
-    return settings
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"convstore {__version__}")
+        raise typer.Exit()
 
 
-def _run(coro: Callable[[], Awaitable[T]]) -> T:
-    """Run a command; failures print one line and exit 2 (1 is kept for ``db check``)."""
-    try:
-        return asyncio.run(coro())  # type: ignore[arg-type]
-    except ConvstoreError as exc:
-        message = exc.message
-    except (SQLAlchemyError, AlembicError, OSError, ValueError) as exc:
-        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    err_console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """convstore: the storage and API backbone of a chatbot backend."""
 
 
 def _with_engine(database_url: str | None, action: Callable[..., Awaitable[T]], *args: str) -> T:
@@ -101,10 +100,14 @@ def _with_engine(database_url: str | None, action: Callable[..., Awaitable[T]], 
         finally:
             await engine.dispose()
 
-    return _run(go)
+    return _run(go, database_url)
 
 
-@db_app.command("upgrade")
+# "-1" and "+1" are relative revisions, not options.
+_REVISION_ARGS = {"ignore_unknown_options": True}
+
+
+@db_app.command("upgrade", context_settings=_REVISION_ARGS)
 def db_upgrade(revision: str = typer.Argument("head"), database_url: DatabaseUrl = None) -> None:
     """Upgrade the schema to REVISION (default: the latest)."""
     _with_engine(database_url, migrate.upgrade, revision)
@@ -112,12 +115,12 @@ def db_upgrade(revision: str = typer.Argument("head"), database_url: DatabaseUrl
     console.print(f"database at revision [bold]{at}[/bold]")
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", context_settings=_REVISION_ARGS)
 def db_downgrade(
     revision: str = typer.Argument(..., help="Target, e.g. base or -1."),
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Downgrade the schema to REVISION (``base`` removes every table and its data)."""
+    """Downgrade the schema to REVISION (base removes every table and its data)."""
     _with_engine(database_url, migrate.downgrade, revision)
     at = _with_engine(database_url, migrate.current)
     console.print(f"database at revision [bold]{at or 'base'}[/bold]")
@@ -155,8 +158,7 @@ def db_grant(
     try:
         statements = migrate.grant_statements(role, schema)
     except ConvstoreError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
+        raise _fail(exc.message) from None
     if execute:
         _with_engine(database_url, migrate.grant, role, schema)
     for statement in statements:
@@ -313,9 +315,16 @@ def serve(
         settings.database_url
     )  # a missing driver's extra is named before the server starts
     workers = workers or settings.workers
+    host = host or settings.host
+    port = port or settings.port
+    if failures.port_in_use(host, port):  # before migrating, not after "startup complete"
+        raise _fail(f"port {port} is in use: set CONVSTORE_PORT or --port")
+    _run(lambda: _reach_database(settings), settings.database_url)
+    if problem := failures.provider_problem(settings):
+        raise _fail(problem)
     options: dict[str, Any] = {
-        "host": host or settings.host,
-        "port": port or settings.port,
+        "host": host,
+        "port": port,
         "log_level": "info",
         "access_log": settings.access_log if access_log is None else access_log,
         "proxy_headers": True,
@@ -333,8 +342,7 @@ def serve(
         else:  # this process only supervises the workers: it does not import the app
             resolve_secret(settings)
     except WeakSecret as exc:
-        err_console.print(f"[red]refusing to start:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise _fail(f"refusing to start: {exc}") from None
     if application is not None:
         uvicorn.run(application, **options)
         return
@@ -363,6 +371,17 @@ def worker_app() -> Any:
     return create_app()
 
 
+async def _reach_database(settings: Settings) -> None:
+    """Connect once, so that an unreachable or missing database is one line, not a traceback
+    from the server's startup."""
+    engine = create_engine(settings, pooled=False)
+    try:
+        async with engine.connect():
+            pass
+    finally:
+        await engine.dispose()
+
+
 async def _migrate_on_start(settings: Settings) -> None:
     engine = create_engine(settings)
     try:
@@ -389,9 +408,10 @@ def chat(
         try:
             conversation_id = uuid.UUID(conversation)
         except ValueError:
-            err_console.print("[red]error:[/red] --conversation is not a valid id")
-            raise typer.Exit(2) from None
-    _run(lambda: run_chat(_settings(database_url), console, user, conversation_id))
+            raise _fail("--conversation is not a valid id") from None
+    if problem := failures.provider_problem(_settings(database_url)):
+        raise _fail(problem)
+    _run(lambda: run_chat(_settings(database_url), console, user, conversation_id), database_url)
 
 
 @app.command("mcp")
@@ -403,7 +423,7 @@ def mcp_command(
     from convstore.mcp.server import run_stdio
 
     _log_to_stderr()
-    _run(lambda: run_stdio(_settings(database_url), user))
+    _run(lambda: run_stdio(_settings(database_url), user), database_url)
 
 
 @app.command()
@@ -411,7 +431,7 @@ def demo(database_url: DatabaseUrl = None) -> None:
     """Migrate the database, then store a short chat turn and some tasks, and show them."""
     from convstore.demo import run_demo
 
-    _run(lambda: run_demo(_settings(database_url), console))
+    _run(lambda: run_demo(_settings(database_url), console), database_url)
 
 
 def main() -> None:
@@ -420,3 +440,6 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except ValidationError as exc:  # a setting read outside a command's own error handling
+        print(f"error: {failures.setting_problems(exc)}", file=sys.stderr)
+        sys.exit(failures.EXIT_FAILURE)

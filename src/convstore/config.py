@@ -162,6 +162,13 @@ class Settings(BaseSettings):
     api_keys_per_user: int = Field(default=100, ge=1, le=10_000)
     """The most API keys one user may hold; creating one more is refused with 409."""
 
+    purge_retention_days: float | None = Field(default=None, ge=0)
+    """Soft-deleted conversations are deleted for good this many days after their deletion:
+    the default of ``convstore purge``, and, when set, ``serve`` purges periodically
+    (unset: never automatically)."""
+    purge_interval_seconds: float = Field(default=3_600, ge=1)
+    """How often ``serve`` purges when ``purge_retention_days`` is set."""
+
     rate_limit_enabled: bool = True
     rate_limit_storage_url: str = "memory://"
     """``memory://`` (one process) or ``redis://host:6379`` (shared by every worker)."""

@@ -258,6 +258,15 @@ class ConversationRepository:
         stmt = delete(conversations).where(self._owned(conversation_id, live=None))
         return (await self.conn.execute(stmt)).rowcount == 1
 
+    async def purge_deleted_before(self, cutoff: datetime) -> int:
+        """Delete for good (messages by cascade) this user's conversations soft-deleted before
+        ``cutoff``; the number deleted."""
+        t = conversations.c
+        stmt = delete(conversations).where(
+            t.user_id == self.user_id, t.deleted_at.is_not(None), t.deleted_at < cutoff
+        )
+        return (await self.conn.execute(stmt)).rowcount
+
     async def list_recent(
         self, *, limit: int, after: tuple[datetime, uuid.UUID] | None, include_deleted: bool
     ) -> list[Mapping[str, Any]]:
@@ -459,3 +468,17 @@ class MessageRepository:
     async def exists(self, conversation_id: uuid.UUID, message_id: uuid.UUID) -> bool:
         stmt = select(func.count()).where(self._visible(conversation_id, message_id))
         return bool((await self.conn.execute(stmt)).scalar_one())
+
+
+PURGE_LOCK_KEY = 0x636F6E7673746F72
+"""PostgreSQL advisory lock key ("convstor") held by the one process purging at a time."""
+
+
+async def try_purge_lock(conn: AsyncConnection) -> bool:
+    """PostgreSQL: take the purge's session-level advisory lock unless another session holds it."""
+    stmt = select(func.pg_try_advisory_lock(PURGE_LOCK_KEY))
+    return bool((await conn.execute(stmt)).scalar_one())
+
+
+async def release_purge_lock(conn: AsyncConnection) -> None:
+    await conn.execute(select(func.pg_advisory_unlock(PURGE_LOCK_KEY)))

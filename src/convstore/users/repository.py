@@ -41,5 +41,16 @@ class UserRepository:
         stmt = update(users).where(users.c.id == user_id).values(**values).returning(*USER_COLUMNS)
         return (await self.conn.execute(stmt)).mappings().one_or_none()
 
+    async def list_page(self, *, limit: int, after: uuid.UUID | None) -> list[RowMapping]:
+        """Up to ``limit`` users in id order (creation order: ids are UUIDv7), after ``after``.
+
+        Operator-only: the users table is the root of ownership and carries no row-level
+        policy; only the admin API and the operator commands list it.
+        """
+        stmt = select(*USER_COLUMNS).order_by(users.c.id).limit(limit)
+        if after is not None:
+            stmt = stmt.where(users.c.id > after)
+        return list((await self.conn.execute(stmt)).mappings())
+
     async def delete(self, user_id: uuid.UUID) -> bool:
         return (await self.conn.execute(delete(users).where(users.c.id == user_id))).rowcount == 1

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from convstore.auth.repository import RefreshTokenRepository
 from convstore.errors import Conflict, InvalidInput, NotFound
 from convstore.kit.types import utc_now, uuid7
 from convstore.users.repository import UserRepository
@@ -81,6 +82,27 @@ class UserService:
         row = await repo.update(user_id, {**values, "updated_at": utc_now()})
         if row is None:
             raise _not_found()
+        return UserRead.model_validate(row)
+
+    async def list(
+        self, conn: AsyncConnection, *, limit: int, after: uuid.UUID | None = None
+    ) -> list[UserRead]:
+        """A page of every user, oldest first (operators only: the admin API and CLI)."""
+        rows = await UserRepository(conn).list_page(limit=limit, after=after)
+        return [UserRead.model_validate(row) for row in rows]
+
+    async def set_active(self, conn: AsyncConnection, user_id: uuid.UUID, active: bool) -> UserRead:
+        """Enable or disable the account. A disabled user's access tokens stop working at the
+        next request (each one checks ``is_active``) and their refresh tokens are revoked, so
+        enabling again does not bring old sessions back. ``conn`` must act as ``user_id``
+        (the refresh tokens are under row-level security)."""
+        row = await UserRepository(conn).update(
+            user_id, {"is_active": active, "updated_at": utc_now()}
+        )
+        if row is None:
+            raise _not_found()
+        if not active:
+            await RefreshTokenRepository(conn).revoke_user(user_id, utc_now())
         return UserRead.model_validate(row)
 
     async def delete(self, conn: AsyncConnection, user_id: uuid.UUID) -> None:

@@ -91,6 +91,9 @@ class OpenAIAssistant:
             max_retries=settings.openai_max_retries,
         )
         self.model = settings.openai_model
+        self.key_state = (
+            "a key is set" if settings.openai_api_key else "no key is set: CONVSTORE_OPENAI_API_KEY"
+        )
         self.max_steps = settings.assistant_max_steps
         self.system_prompt = settings.system_prompt
 
@@ -163,6 +166,14 @@ class OpenAIAssistant:
                             _merge(calls.setdefault(part.index, _new_call()), part)
         except openai.APITimeoutError as exc:
             raise ProviderTimeout("the model did not answer in time") from exc
+        except openai.APIConnectionError as exc:
+            raise ProviderError(
+                f"cannot reach the model provider at {self.client.base_url} ({self.key_state})"
+            ) from exc
+        except openai.AuthenticationError as exc:
+            raise ProviderError(
+                f"the model provider at {self.client.base_url} refused the key ({self.key_state})"
+            ) from exc
         except openai.APIError as exc:
             raise ProviderError(f"the model provider failed: {type(exc).__name__}") from exc
         for index, call in calls.items():
