@@ -32,6 +32,7 @@ from convstore.auth.tokens import AccessTokens, ExternalIssuer
 from convstore.config import Settings, get_settings
 from convstore.conversations.router import router as conversations_router
 from convstore.db import Database, create_engine
+from convstore.http.cors import install_cors
 from convstore.http.deps import API_PREFIX, get_auth, get_limits, get_store
 from convstore.http.errors import install_error_handlers, problem
 from convstore.http.health import router as health_router
@@ -118,6 +119,7 @@ def create_app(
     app.add_exception_handler(Replay, _replay)
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_cors(app, settings)  # outside the body limit: its 413 carries the CORS headers
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StandardHeadersMiddleware)  # the outermost: it sees every response
     app.include_router(health_router)
