@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import event
 
 from convstore import __version__, migrate
 from convstore.assistant.protocol import Assistant
@@ -42,7 +43,9 @@ from convstore.http.middleware import (
     RequestIdMiddleware,
     StandardHeadersMiddleware,
 )
+from convstore.http.observe import install_observability
 from convstore.http.ratelimit import RateLimited, RateLimits
+from convstore.kit.metrics import PoolGauges
 from convstore.store import Store
 from convstore.tasks.router import router as tasks_router
 from convstore.web import install_web
@@ -75,6 +78,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        gauges = PoolGauges(settings.db_pool_size)
+        event.listen(engine.sync_engine, "checkout", gauges.checkout)
+        event.listen(engine.sync_engine, "checkin", gauges.checkin)
         if settings.auto_migrate:
             await migrate.upgrade_if_behind(engine)
         store = Store(Database(engine), settings)
@@ -103,6 +109,7 @@ def create_app(
                     await app.state.chat.aclose()
             finally:
                 await store.close()
+                gauges.close()
 
     app = FastAPI(
         title="convstore",
@@ -120,6 +127,7 @@ def create_app(
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_cors(app, settings)  # outside the body limit: its 413 carries the CORS headers
+    install_observability(app, settings)  # inside the request id, which its lines carry
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StandardHeadersMiddleware)  # the outermost: it sees every response
     app.include_router(health_router)

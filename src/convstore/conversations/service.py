@@ -25,6 +25,7 @@ from convstore.conversations.schemas import (
     ToolResult,
 )
 from convstore.errors import InvalidInput, NotFound
+from convstore.kit import metrics
 from convstore.kit.pagination import (
     Page,
     decode_cursor,
@@ -247,6 +248,7 @@ class MessageService:
         first_user = next((m for m in items if m.role == "user"), None)
         now = utc_now()
         title = title_from_message(first_user.content) if first_user else None
+        metrics.messages_appended(items)
         if conn.dialect.name == "postgresql" and all(m.parent_id is None for m in items):
             return await self._append_in_one_statement(repo, conversation_id, items, now, title)
         last = await repo.conversations.reserve_seqs(
