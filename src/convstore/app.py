@@ -45,12 +45,16 @@ from convstore.http.middleware import (
 )
 from convstore.http.observe import install_observability
 from convstore.http.ratelimit import RateLimited, RateLimits
+from convstore.http.tracing import Tracing
+from convstore.http.tracing import wanted as tracing_wanted
 from convstore.kit.metrics import PoolGauges
 from convstore.store import Store
 from convstore.tasks.router import router as tasks_router
 from convstore.web import install_web
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
     from convstore.mcp.http import McpHttpApp
 
 
@@ -60,6 +64,7 @@ def create_app(
     notifier: Notifier | None = None,
     assistant: Assistant | None = None,
     http_client: httpx.AsyncClient | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """Build the application.
 
@@ -67,13 +72,17 @@ def create_app(
         settings: default: from the environment.
         notifier: delivers password reset tokens (default: the log).
         http_client: used to fetch an external issuer's JWKS.
+        tracer_provider: where the spans go when tracing is on (``CONVSTORE_OTEL_ENABLED``;
+            default: an OTLP exporter configured by the ``OTEL_*`` variables).
 
     Raises:
         WeakSecret: in production without a strong ``CONVSTORE_SECRET_KEY``.
+        MissingExtra: tracing turned on without the otel extra.
     """
     settings = settings or get_settings()
     secret = resolve_secret(settings)
     mcp_app = _mcp_app()
+    tracing: Tracing | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +90,8 @@ def create_app(
         gauges = PoolGauges(settings.db_pool_size)
         event.listen(engine.sync_engine, "checkout", gauges.checkout)
         event.listen(engine.sync_engine, "checkin", gauges.checkin)
+        if tracing is not None:
+            tracing.engine_opened(engine)
         if settings.auto_migrate:
             await migrate.upgrade_if_behind(engine)
         store = Store(Database(engine), settings)
@@ -110,6 +121,8 @@ def create_app(
             finally:
                 await store.close()
                 gauges.close()
+                if tracing is not None:
+                    tracing.engine_closed()
 
     app = FastAPI(
         title="convstore",
@@ -138,6 +151,8 @@ def create_app(
 
         mount(app, mcp_app)
     install_web(app, settings)
+    if tracing_wanted(settings):
+        tracing = Tracing(app, tracer_provider)
     return app
 
 
