@@ -209,6 +209,12 @@ class Settings(BaseSettings):
     """Chat turns per authenticated user (each one costs model tokens), counted on top of
     ``rate_limit_user``: every POST chat route and every WebSocket message."""
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _token_or_unset(cls, value: object) -> object:
+        """An empty ``CONVSTORE_METRICS_TOKEN`` (a compose default) leaves ``/metrics`` open."""
+        return None if value == "" else value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origin_list(cls, value: object) -> object:
