@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	touch $@
 
-.PHONY: help install run demo check lint format typecheck test bench vendor web-browser
+.PHONY: help install run demo check lint format typecheck test fuzz bench vendor web-browser
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ typecheck: install ## mypy --strict on src/
 
 test: install ## pytest on SQLite and PostgreSQL
 	$(BIN)/pytest
+
+fuzz: install ## The fuzz and model tests at length (>= 200 examples per operation), both databases
+	CONVSTORE_FUZZ_PROFILE=long $(BIN)/pytest tests/fuzz -p no:randomly -q --durations=10
 
 # The benchmarks run in a virtual environment of their own: the peers' pins (older asyncpg,
 # aiosqlite, websockets, uuid-utils) must not move the development environment's versions.

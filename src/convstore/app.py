@@ -38,6 +38,7 @@ from convstore.http.deps import API_PREFIX, get_auth, get_limits, get_store
 from convstore.http.errors import install_error_handlers, problem
 from convstore.http.health import router as health_router
 from convstore.http.idempotency import Replay, replay_headers
+from convstore.http.links import add_links
 from convstore.http.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
@@ -151,6 +152,7 @@ def create_app(
 
         mount(app, mcp_app)
     install_web(app, settings)
+    add_links(app)
     if tracing_wanted(settings):
         tracing = Tracing(app, tracer_provider)
     return app

@@ -13,8 +13,10 @@ import contextlib
 import functools
 import importlib.util
 import json
+import re
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,28 @@ import anyio
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    EmulatedDBAPIException,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, PoolResetState
 from sqlalchemy.util import await_
 
 from convstore.config import Settings
-from convstore.errors import InvalidInput
+from convstore.errors import (
+    Conflict,
+    ConvstoreError,
+    DatabaseTimeout,
+    DatabaseUnavailable,
+    InvalidInput,
+    NotFound,
+)
 from convstore.extras import require
 
 WRITE_OPTION = "convstore_write"
@@ -47,6 +64,111 @@ _BYPASSES_RLS = (
 )
 _ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 _SYNC_DRIVERS = {"pysqlite", "psycopg2", "psycopg2cffi", "pg8000", "pygresql"}
+
+
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
+"""Failures of the connection, not of the statement: worth retrying."""
+TIMEOUTS = frozenset({"57014", "55P03", "25P03"})
+"""SQLSTATEs of a statement or lock wait cut short by the server's timeouts: query_canceled
+(``statement_timeout``), lock_not_available (``lock_timeout``) and
+idle_in_transaction_session_timeout. The transaction is rolled back; a retry may succeed."""
+CONNECTION_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+"""SQLSTATEs of a server that is going away or not taking connections: admin_shutdown,
+crash_shutdown, cannot_connect_now (starting or shutting down) and too_many_connections; with
+class 08 (connection exceptions) they are failures of the connection, not of the statement."""
+
+FOREIGN_KEY, UNIQUE = "foreign_key", "unique"
+_VIOLATIONS: dict[str | int, str] = {
+    "23503": FOREIGN_KEY,
+    "23505": UNIQUE,
+    sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY: FOREIGN_KEY,
+    sqlite3.SQLITE_CONSTRAINT_UNIQUE: UNIQUE,
+    sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY: UNIQUE,
+}
+"""Integrity violations by SQLSTATE (PostgreSQL) or extended result code (SQLite)."""
+CONSTRAINT_ERRORS: dict[str, tuple[type[ConvstoreError], str]] = {
+    "uq_users_email": (Conflict, "a user with this email already exists"),
+    "uq_users_auth_provider_auth_subject": (Conflict, "a user with this identity already exists"),
+    "uq_messages_conversation_id_tool_call_id": (
+        Conflict,
+        "a tool message already answers this tool_call_id",
+    ),
+    "fk_messages_conversation_id_user_id_conversations": (NotFound, "conversation not found"),
+    "fk_messages_parent_id_messages": (NotFound, "message not found"),
+}
+"""The error of a violated constraint, by the name ``kit/base.py``'s naming convention gives
+it; a foreign key to ``users`` (``fk_<table>_user_id_users``) is "user not found"."""
+_SQLITE_UNIQUE = re.compile(r"^UNIQUE constraint failed: (\w+)\.\w+(?:, \1\.\w+)*$")
+
+
+def violated_constraint(error: IntegrityError) -> tuple[str | None, str | None]:
+    """The kind (:data:`FOREIGN_KEY`, :data:`UNIQUE` or None for any other) and the name of
+    the constraint ``error`` violated, the name None where the database does not give one.
+
+    PostgreSQL's drivers give the name (asyncpg ``constraint_name``, psycopg
+    ``diag.constraint_name``). SQLite names a CHECK constraint, a UNIQUE one only by its
+    columns (``UNIQUE constraint failed: t.a, t.b``, whose name the naming convention gives:
+    ``uq_t_a_b``), and a foreign key not at all.
+    """
+    orig: Any = error.orig
+    driver = orig.driver_exception if isinstance(orig, EmulatedDBAPIException) else orig
+    code = getattr(driver, "sqlstate", None) or getattr(driver, "sqlite_errorcode", None)
+    kind = None if code is None else _VIOLATIONS.get(code)
+    name = getattr(driver, "constraint_name", None) or getattr(
+        getattr(driver, "diag", None), "constraint_name", None
+    )
+    if name is None and isinstance(driver, sqlite3.IntegrityError) and kind == UNIQUE:
+        text = str(driver)
+        if _SQLITE_UNIQUE.match(text):
+            columns = text.split(": ", 1)[1].split(", ")
+            table = columns[0].split(".")[0]
+            name = "_".join(["uq", table, *(column.split(".")[1] for column in columns)])
+    return kind, name
+
+
+def integrity_error(kind: str | None, name: str | None) -> ConvstoreError:
+    """The convstore error of a violated constraint (see :data:`CONSTRAINT_ERRORS`)."""
+    if name in CONSTRAINT_ERRORS:
+        cls, message = CONSTRAINT_ERRORS[name]
+        return cls(message)
+    if kind == FOREIGN_KEY:
+        return NotFound(
+            "user not found" if (name or "").endswith("_user_id_users") else "not found"
+        )
+    return Conflict("the write conflicts with an existing row")
+
+
+def translate(exc: BaseException) -> BaseException:
+    """The convstore error of a database failure: a violated constraint its domain error, a
+    server timeout ``DatabaseTimeout``, a lost connection ``DatabaseUnavailable``; anything
+    else (a bug) as it is."""
+    if isinstance(exc, IntegrityError):
+        return integrity_error(*violated_constraint(exc))
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if state in TIMEOUTS:
+        return DatabaseTimeout("the database did not answer in time; try again")
+    if state == "42501" and "row-level security" in str(getattr(exc, "orig", "")):
+        # A write the policies refuse names another user's row: as missing as any other.
+        return NotFound("not found")
+    if (
+        isinstance(exc, UNAVAILABLE)
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+        or (isinstance(state, str) and (state in CONNECTION_STATES or state.startswith("08")))
+    ):
+        return DatabaseUnavailable("the database is unavailable; try again")
+    return exc
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Database failures inside raised as convstore errors (see :func:`translate`)."""
+    try:
+        yield
+    except (DBAPIError, *UNAVAILABLE) as exc:
+        error = translate(exc)
+        if error is exc:
+            raise
+        raise error from exc
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -173,13 +295,8 @@ def create_engine(
 
 def _install_asyncpg_jsonb_text(engine: AsyncEngine) -> None:
     """``jsonb`` in asyncpg's text format, decoded by :func:`json_loads` straight from the
-    driver's string.
-
-    SQLAlchemy's codec takes the binary format and strips its version byte in Python before
-    decoding: a Python call per JSON value, which on a page of messages costs more than the
-    decoding itself (docs/performance.md). SQLAlchemy hands the driver JSON text on the way in
-    (its serializer runs in the bind processor), so the encoder passes it through.
-    """
+    driver's string; the encoder passes through the JSON text SQLAlchemy's bind processor
+    made. Why: docs/performance.md (third round)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -192,15 +309,9 @@ def _install_asyncpg_jsonb_text(engine: AsyncEngine) -> None:
 
 
 def _install_asyncpg_ping(engine: AsyncEngine) -> None:
-    """Pre-ping without a round trip.
-
-    SQLAlchemy's asyncpg ping runs ``BEGIN; SELECT; ROLLBACK`` on every checkout: three round
-    trips, more than the query it guards (see docs/performance.md). asyncpg notices a closed
-    socket by itself (a restarted or terminated server closes it), so the ping asks the driver
-    whether the connection is still open; a ping that fails invalidates the pool, as before.
-    A connection that breaks without a close is caught by the statement that uses it and
-    raised as ``DatabaseUnavailable`` (retryable).
-    """
+    """Pre-ping without a round trip: the driver says whether its socket is still open (why:
+    docs/performance.md). A failed ping invalidates the pool as before; a connection that
+    breaks without a close fails its statement with ``DatabaseUnavailable`` (retryable)."""
 
     def do_ping(dbapi_connection: Any) -> bool:
         return not dbapi_connection.driver_connection.is_closed()
@@ -247,9 +358,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
 
     @event.listens_for(engine.sync_engine, "reset")
     def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
-        # SQLAlchemy's default reset is a ROLLBACK on every return to the pool: one more hop
-        # to aiosqlite's thread per read (docs/performance.md). The driver knows, without a
-        # hop, whether a transaction is open; only then is it rolled back.
+        # Roll back only a transaction the driver says is open (why: docs/performance.md).
         if state.asyncio_safe and not state.terminate_only and not state.transaction_was_reset:
             if dbapi_connection.driver_connection.in_transaction:
                 dbapi_connection.rollback()
@@ -393,7 +502,7 @@ class Database:
         statement the failure interrupted (:func:`_abandon`): the write lock is always
         released.
         """
-        with self._shield():
+        with self._shield(), translated():
             conn = await engine.connect()
             try:
                 if begin:
@@ -478,19 +587,18 @@ async def _to_completion(work: Coroutine[Any, Any, None]) -> None:
 
 
 class DriverStatement:
-    """A Core statement compiled once per dialect and run on the driver's own connection.
+    """A Core statement compiled once per dialect and run on the driver's own connection (why:
+    docs/performance.md, optimisation 6).
 
-    SQLAlchemy's execution path (cache key, the async adapter's cursor, row objects) costs more
-    than PostgreSQL takes to answer a hot query, and on aiosqlite it takes three thread hops
-    (cursor, execute, fetch) where one will do (docs/performance.md). This keeps everything
-    SQLAlchemy knows about the statement (its SQL for the dialect, the bind and result
-    processors of its column types, e.g. ``DateTimeUTC``) and runs it with one driver call:
-    asyncpg's ``fetch`` (its prepared-statement cache: one round trip), or aiosqlite's
-    ``execute_fetchall`` (one hop). Driver errors are raised as SQLAlchemy's ``DBAPIError``s,
-    like any other statement's.
+    It keeps what SQLAlchemy knows of the statement (its SQL, the bind and result processors
+    of its column types, e.g. ``DateTimeUTC``) and runs it with one driver call: asyncpg's
+    ``fetch`` or aiosqlite's ``execute_fetchall``. Driver errors are raised as SQLAlchemy's
+    ``DBAPIError``s, like any other statement's.
 
-    Only for statements that cannot escape SQLAlchemy's transaction bookkeeping: reads, and
-    writes on a connection in autocommit mode (:func:`is_autocommit`).
+    :meth:`fetch` is for reads. Writes go through :meth:`write` and :meth:`execute_many`,
+    which take the driver only where it runs inside SQLAlchemy's transaction
+    (:func:`driver_in_step`), and SQLAlchemy otherwise (so do statements with an expanding
+    ``IN``, which SQLAlchemy renders per execution).
     """
 
     def __init__(self, statement: Any) -> None:
@@ -499,23 +607,21 @@ class DriverStatement:
 
     def _compile(self, dialect: Any) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
-        bind_processors = compiled._bind_processors  # the processors SQLAlchemy itself applies
+        bind_processors = bind_processors_of(compiled)
         names = list(compiled.positiontup or ())
         defaults = {
             name: bind.value
             for name, bind in compiled.binds.items()
             if not bind.required and bind.value is not None
         }
-        columns = [
-            (entry.keyname, entry.type._cached_result_processor(dialect, None))
-            for entry in compiled._result_columns
-        ]
+        columns = result_columns_of(compiled, dialect)
         plan = _Compiled(
             sql=str(compiled),
             binds=[(name, bind_processors.get(name)) for name in names],
             defaults=defaults,
             columns=columns,
             asyncpg=dialect.driver == "asyncpg",
+            expanding=any(bind.expanding for bind in compiled.binds.values()),
         )
         self._compiled[dialect.name] = plan
         return plan
@@ -524,10 +630,28 @@ class DriverStatement:
         values = {**plan.defaults, **params} if plan.defaults else params
         return [values[name] if proc is None else proc(values[name]) for name, proc in plan.binds]
 
+    async def _on_driver(self, conn: AsyncConnection) -> _Compiled | None:
+        """The compiled plan when a write may go straight to the driver, else None."""
+        plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
+        return None if plan.expanding or not await driver_in_step(conn) else plan
+
+    async def write(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Mapping[str, Any]]:
+        """Run a write (its ``RETURNING`` rows keyed by column) in ``conn``'s transaction, or as
+        its own in autocommit mode: one driver call where the driver is in step."""
+        if await self._on_driver(conn) is None:
+            rows: list[Mapping[str, Any]] = [
+                *(await conn.execute(self.statement, params)).mappings()
+            ]
+            return rows
+        return await self.fetch(conn, params)
+
     async def execute_many(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         """Run the statement once per parameter set of ``rows``, in one driver call (asyncpg's
-        pipelined ``executemany``, or one aiosqlite hop)."""
-        plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
+        pipelined ``executemany``, or one aiosqlite hop) where the driver is in step."""
+        plan = await self._on_driver(conn)
+        if plan is None:
+            await conn.execute(self.statement, rows)
+            return
         args = [self._args(plan, row) for row in rows]
         raw = await raw_connection(conn)
         driver: Any = raw.driver_connection
@@ -581,7 +705,7 @@ def _row_class() -> type:
 
 
 class _Compiled:
-    __slots__ = ("asyncpg", "binds", "defaults", "keys", "processed", "sql")
+    __slots__ = ("asyncpg", "binds", "defaults", "expanding", "keys", "processed", "sql")
 
     def __init__(
         self,
@@ -591,6 +715,7 @@ class _Compiled:
         defaults: dict[str, Any],
         columns: list[tuple[str, Any]],
         asyncpg: bool,
+        expanding: bool,
     ) -> None:
         self.sql = sql
         self.binds = binds
@@ -598,6 +723,7 @@ class _Compiled:
         self.keys = [key for key, _ in columns]
         self.processed = [(key, proc) for key, proc in columns if proc is not None]
         self.asyncpg = asyncpg
+        self.expanding = expanding
 
 
 def _as_dbapi_error(
@@ -608,7 +734,7 @@ def _as_dbapi_error(
     dialect = conn.dialect
     adapter = raw.dbapi_connection
     try:
-        adapter._handle_exception(error)
+        raise_adapted(adapter, error)
     except dialect.loaded_dbapi.Error as adapted:
         invalidated = dialect.is_disconnect(adapted, adapter, None)
         if invalidated:
@@ -642,8 +768,7 @@ async def driver_in_step(conn: AsyncConnection) -> bool:
     Writes that cannot tell go through SQLAlchemy."""
     if is_autocommit(conn) or conn.dialect.name == "sqlite":
         return True
-    raw = await raw_connection(conn)
-    return getattr(raw.dbapi_connection, "_transaction", None) is not None
+    return transaction_begun(await raw_connection(conn))
 
 
 def is_autocommit(conn: AsyncConnection) -> bool:
@@ -651,3 +776,35 @@ def is_autocommit(conn: AsyncConnection) -> bool:
     sync = conn.sync_connection
     level = sync.get_execution_options().get("isolation_level") if sync is not None else None
     return bool(level == "AUTOCOMMIT")
+
+
+# SQLAlchemy's internals, each read in one function that tests/test_db_internals.py pins: what
+# DriverStatement needs to run a compiled statement as SQLAlchemy would (docs/performance.md).
+
+
+def bind_processors_of(compiled: Any) -> Mapping[str, Any]:
+    """The bind processors SQLAlchemy applies to ``compiled``'s parameters, by name
+    (``SQLCompiler._bind_processors``)."""
+    processors: Mapping[str, Any] = compiled._bind_processors
+    return processors
+
+
+def result_columns_of(compiled: Any, dialect: Any) -> list[tuple[str, Any]]:
+    """Each result column of ``compiled``: its key and the result processor SQLAlchemy's
+    cursor applies, or None (``SQLCompiler._result_columns``; the processor is public)."""
+    return [
+        (entry.keyname, entry.type.dialect_impl(dialect).result_processor(dialect, None))
+        for entry in compiled._result_columns
+    ]
+
+
+def raise_adapted(adapter: Any, error: Exception) -> None:
+    """Raise ``error`` as the DB-API exception SQLAlchemy's async adapter maps it to (with
+    ``sqlstate`` on asyncpg): ``AsyncAdapt_dbapi_connection._handle_exception``."""
+    adapter._handle_exception(error)
+
+
+def transaction_begun(raw: Any) -> bool:
+    """Whether SQLAlchemy's asyncpg adapter has begun its transaction on the driver
+    (``AsyncAdapt_asyncpg_connection._transaction``, set by the first statement)."""
+    return getattr(raw.dbapi_connection, "_transaction", None) is not None

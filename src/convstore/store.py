@@ -9,17 +9,16 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import enum
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, Never
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.auth.passwords import Passwords
-from convstore.config import Settings, get_settings
+from convstore.config import Limits, Settings, get_settings
 from convstore.conversations.schemas import (
     ConversationCreate,
     ConversationRead,
@@ -27,11 +26,13 @@ from convstore.conversations.schemas import (
     MessageCreate,
     MessageRead,
     MessageUpdate,
+    ToolCall,
+    ToolResult,
 )
 from convstore.conversations.service import conversation as conversation_service
 from convstore.conversations.service import message as message_service
 from convstore.db import Database, create_engine
-from convstore.errors import Conflict, DatabaseTimeout, DatabaseUnavailable, InvalidInput, NotFound
+from convstore.errors import DatabaseUnavailable, InvalidInput
 from convstore.kit.pagination import MAX_PAGE_SIZE, Page, check_limit
 from convstore.kit.validation import parse
 from convstore.tasks.schemas import TaskCreate, TaskEventRead, TaskFilter, TaskRead, TaskUpdate
@@ -43,6 +44,23 @@ MAX_HISTORY = 1_000
 """The most messages one ``history`` call returns."""
 
 
+class Unset(enum.Enum):
+    """The default of an optional keyword argument: not given (where ``None`` means "clear")."""
+
+    UNSET = "UNSET"
+
+
+UNSET = Unset.UNSET
+Json = Mapping[str, Any]
+"""A JSON object given as a mapping (metadata, usage, tool call arguments)."""
+
+
+def _given(values: Mapping[str, Any], unknown: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments actually given, the unknown ones included: validation refuses
+    those by name, as it does over HTTP."""
+    return {**{k: v for k, v in values.items() if v is not UNSET}, **unknown}
+
+
 def as_uuid(value: uuid.UUID | str, field: str) -> uuid.UUID:
     """Accept a UUID or its string form; anything else is invalid input naming ``field``."""
     if isinstance(value, uuid.UUID):
@@ -51,44 +69,6 @@ def as_uuid(value: uuid.UUID | str, field: str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise InvalidInput("not a valid id", field=field) from None
-
-
-UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
-"""Failures of the connection, not of the statement: worth retrying."""
-TIMEOUTS = frozenset({"57014", "55P03", "25P03"})
-"""SQLSTATEs of a statement or lock wait cut short by the server's timeouts: query_canceled
-(``statement_timeout``), lock_not_available (``lock_timeout``) and
-idle_in_transaction_session_timeout. The transaction is rolled back; a retry may succeed."""
-CONNECTION_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
-"""SQLSTATEs of a server that is going away or not taking connections: admin_shutdown,
-crash_shutdown, cannot_connect_now (starting or shutting down) and too_many_connections; with
-class 08 (connection exceptions) they are failures of the connection, not of the statement."""
-
-
-def _translate(exc: Exception) -> Exception:
-    """Constraint violations become domain errors and lost connections DatabaseUnavailable;
-    anything else (a bug) is re-raised as it is."""
-    if isinstance(exc, IntegrityError):
-        text = str(exc.orig).lower()
-        if "foreign key" in text:
-            # Every write names its parents; the only one not checked first is the user.
-            return NotFound("user not found")
-        if "tool_call_id" in text:
-            return Conflict("a tool message already answers this tool_call_id")
-        return Conflict("the write conflicts with an existing row")
-    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    if state in TIMEOUTS:
-        return DatabaseTimeout("the database did not answer in time; try again")
-    if state == "42501" and "row-level security" in str(getattr(exc, "orig", "")):
-        # A write the policies refuse names another user's row: as missing as any other.
-        return NotFound("not found")
-    if (
-        isinstance(exc, UNAVAILABLE)
-        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
-        or (isinstance(state, str) and (state in CONNECTION_STATES or state.startswith("08")))
-    ):
-        return DatabaseUnavailable("the database is unavailable; try again")
-    return exc
 
 
 class Store:
@@ -107,42 +87,33 @@ class Store:
     @contextlib.asynccontextmanager
     async def reading(self, user_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
         """A read transaction (for ``user_id``: see :class:`~convstore.db.Database`); database
-        failures become convstore errors."""
-        try:
-            async with self.db.read(user_id) as conn:
-                yield conn
-        except (DBAPIError, *UNAVAILABLE) as exc:
-            raise _translate(exc) from exc
+        failures arrive as convstore errors."""
+        async with self.db.read(user_id) as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def writing(self, user_id: uuid.UUID | None = None) -> AsyncIterator[AsyncConnection]:
         """A write transaction (for ``user_id``): all or nothing; database failures become
         convstore errors."""
-        try:
-            async with self.db.write(user_id) as conn:
-                yield conn
-        except (DBAPIError, *UNAVAILABLE) as exc:
-            raise _translate(exc) from exc
+        async with self.db.write(user_id) as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def writing_statement(
         self, user_id: uuid.UUID | None = None
     ) -> AsyncIterator[AsyncConnection]:
-        """For a write that is one statement: on PostgreSQL it runs in autocommit mode (its
-        own transaction, one round trip); elsewhere, and under row-level security, the same as
-        :meth:`writing`."""
-        try:
-            async with self.db.write_statement(user_id) as conn:
-                yield conn
-        except (DBAPIError, *UNAVAILABLE) as exc:
-            raise _translate(exc) from exc
+        """For a write its repository makes atomic by itself (an append: one statement on
+        PostgreSQL, in autocommit mode there); otherwise the same as :meth:`writing` (see
+        :meth:`~convstore.db.Database.write_statement`)."""
+        async with self.db.write_statement(user_id) as conn:
+            yield conn
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query."""
         try:
             async with self.db.read() as conn:
                 await conn.exec_driver_sql("SELECT 1")
-        except (DBAPIError, *UNAVAILABLE):
+        except DatabaseUnavailable:
             return False
         return True
 
@@ -152,7 +123,7 @@ class Store:
         try:
             async with asyncio.timeout(within):
                 return await self.db.accepts_writes()
-        except (DBAPIError, *UNAVAILABLE):
+        except (DatabaseUnavailable, TimeoutError):
             return False
 
     async def close(self) -> None:
@@ -217,16 +188,30 @@ class Users:
             return await user_service.create(conn, data, hashed)
 
     async def get(self, user_id: uuid.UUID | str) -> UserRead:
+        """The user with this id; NotFound when there is none."""
         async with self._store.reading() as conn:
             return await user_service.get(conn, as_uuid(user_id, "user_id"))
 
     async def get_by_email(self, email: str) -> UserRead:
+        """The user with this email (compared case-insensitively); NotFound when none."""
         async with self._store.reading() as conn:
             return await user_service.get_by_email(conn, email)
 
-    async def update(self, user_id: uuid.UUID | str, **changes: Any) -> UserRead:
-        """Change ``email``, ``password``, ``name``, ``role`` or ``is_active``."""
-        data = parse(UserUpdate, changes)
+    async def update(
+        self,
+        user_id: uuid.UUID | str,
+        *,
+        email: str | Unset = UNSET,
+        password: str | Unset = UNSET,
+        name: str | None | Unset = UNSET,
+        role: Literal["user", "admin"] | Unset = UNSET,
+        is_active: bool | Unset = UNSET,
+        **unknown: Never,
+    ) -> UserRead:
+        """Change the fields given (``name=None`` clears the name); a new password is hashed
+        first, outside the transaction."""
+        given = {"email": email, "password": password, "name": name, "role": role}
+        data = parse(UserUpdate, _given({**given, "is_active": is_active}, unknown))
         hashed = await self._store.passwords.hash(data.password) if data.password else None
         async with self._store.writing() as conn:
             return await user_service.update(conn, as_uuid(user_id, "user_id"), data, hashed)
@@ -254,7 +239,7 @@ class _Scoped:
         self._user_id = scope.user_id
 
     @property
-    def _limits(self) -> Any:
+    def _limits(self) -> Limits:
         return self._store.settings.limits
 
 
@@ -272,6 +257,8 @@ class Conversations(_Scoped):
     async def get(
         self, conversation_id: uuid.UUID | str, *, include_deleted: bool = False
     ) -> ConversationRead:
+        """One of the user's conversations (a soft-deleted one only with
+        ``include_deleted``); NotFound otherwise, as for another user's."""
         async with self._store.reading(self._user_id) as conn:
             return await conversation_service.get(
                 conn,
@@ -290,9 +277,16 @@ class Conversations(_Scoped):
                 conn, self._user_id, limit=limit, cursor=cursor, include_deleted=include_deleted
             )
 
-    async def update(self, conversation_id: uuid.UUID | str, **changes: Any) -> ConversationRead:
+    async def update(
+        self,
+        conversation_id: uuid.UUID | str,
+        *,
+        title: str | None | Unset = UNSET,
+        metadata: Json | Unset = UNSET,
+        **unknown: Never,
+    ) -> ConversationRead:
         """Change ``title`` (None clears it) and/or replace ``metadata``."""
-        data = parse(ConversationUpdate, changes)
+        data = parse(ConversationUpdate, _given({"title": title, "metadata": metadata}, unknown))
         async with self._store.writing(self._user_id) as conn:
             return await conversation_service.update(
                 conn,
@@ -310,6 +304,8 @@ class Conversations(_Scoped):
             )
 
     async def restore(self, conversation_id: uuid.UUID | str) -> ConversationRead:
+        """Bring back a soft-deleted conversation with its messages (a live one is returned
+        as it is)."""
         async with self._store.writing(self._user_id) as conn:
             return await conversation_service.restore(
                 conn, self._user_id, as_uuid(conversation_id, "conversation_id")
@@ -327,18 +323,37 @@ class Messages(_Scoped):
     """The messages of the acting user's conversations."""
 
     async def append(
-        self, conversation_id: uuid.UUID | str, *, role: str, content: str = "", **fields: Any
+        self,
+        conversation_id: uuid.UUID | str,
+        *,
+        role: Literal["user", "assistant", "system", "tool"],
+        content: str = "",
+        status: Literal["sent", "streaming", "complete", "error"] | None | Unset = UNSET,
+        tool_calls: Sequence[ToolCall | Json] | None | Unset = UNSET,
+        tool_results: Sequence[ToolResult | Json] | None | Unset = UNSET,
+        tool_call_id: str | None | Unset = UNSET,
+        metadata: Json | Unset = UNSET,
+        parent_id: uuid.UUID | str | None | Unset = UNSET,
+        usage: Json | None | Unset = UNSET,
+        **unknown: Never,
     ) -> MessageRead:
         """Append one message; it gets the next ``seq`` (1 for the first).
 
-        Other fields: ``status``, ``tool_calls``, ``tool_results``, ``tool_call_id``,
-        ``metadata``, ``parent_id``, ``usage``.
+        ``status`` defaults to ``sent`` for user and system messages, ``complete`` otherwise;
+        only assistant messages carry ``tool_calls``, and a tool message names the
+        ``tool_call_id`` it answers; ``parent_id`` is a message of the same conversation.
         """
-        item = parse(MessageCreate, {"role": role, "content": content, **fields})
-        # Without a parent to check, an append is one statement on PostgreSQL (see
-        # MessageRepository.insert_next): no BEGIN/COMMIT round trips.
-        writing = self._store.writing if item.parent_id else self._store.writing_statement
-        async with writing(self._user_id) as conn:
+        fields = {
+            "status": status,
+            "tool_calls": tool_calls,
+            "tool_results": tool_results,
+            "tool_call_id": tool_call_id,
+            "metadata": metadata,
+            "parent_id": parent_id,
+            "usage": usage,
+        }
+        item = parse(MessageCreate, {"role": role, "content": content, **_given(fields, unknown)})
+        async with self._store.writing_statement(self._user_id) as conn:
             (stored,) = await message_service.append_many(
                 conn,
                 self._user_id,
@@ -363,11 +378,7 @@ class Messages(_Scoped):
             )
             for i, item in enumerate(items)
         ]
-        # Without parents to check, a batch is one statement on PostgreSQL (see
-        # MessageRepository.insert_batch): no BEGIN/COMMIT round trips.
-        parents = any(item.parent_id for item in parsed)
-        writing = self._store.writing if parents else self._store.writing_statement
-        async with writing(self._user_id) as conn:
+        async with self._store.writing_statement(self._user_id) as conn:
             return await message_service.append_many(
                 conn,
                 self._user_id,
@@ -426,6 +437,7 @@ class Messages(_Scoped):
     async def get(
         self, conversation_id: uuid.UUID | str, message_id: uuid.UUID | str
     ) -> MessageRead:
+        """One visible message of one of the user's live conversations; NotFound otherwise."""
         async with self._store.reading(self._user_id) as conn:
             return await message_service.get(
                 conn,
@@ -435,11 +447,29 @@ class Messages(_Scoped):
             )
 
     async def update(
-        self, conversation_id: uuid.UUID | str, message_id: uuid.UUID | str, **changes: Any
+        self,
+        conversation_id: uuid.UUID | str,
+        message_id: uuid.UUID | str,
+        *,
+        content: str | Unset = UNSET,
+        status: Literal["sent", "streaming", "complete", "error"] | Unset = UNSET,
+        tool_calls: Sequence[ToolCall | Json] | None | Unset = UNSET,
+        tool_results: Sequence[ToolResult | Json] | None | Unset = UNSET,
+        metadata: Json | Unset = UNSET,
+        usage: Json | None | Unset = UNSET,
+        **unknown: Never,
     ) -> MessageRead:
-        """Change ``content``, ``status``, ``tool_calls``, ``tool_results``, ``metadata`` or
-        ``usage`` (finalising a streamed reply, editing a message). The role never changes."""
-        data = parse(MessageUpdate, changes)
+        """Change the fields given (finalising a streamed reply, editing a message); ``None``
+        clears ``tool_calls``, ``tool_results`` or ``usage``. The role never changes."""
+        fields = {
+            "content": content,
+            "status": status,
+            "tool_calls": tool_calls,
+            "tool_results": tool_results,
+            "metadata": metadata,
+            "usage": usage,
+        }
+        data = parse(MessageUpdate, _given(fields, unknown))
         async with self._store.writing(self._user_id) as conn:
             return await message_service.update(
                 conn,
@@ -473,6 +503,8 @@ class Tasks(_Scoped):
         tags: Sequence[str] = (),
         due_at: datetime | None = None,
     ) -> TaskRead:
+        """Create a task (``due_at`` must carry a UTC offset); its creation is its first
+        event."""
         data = parse(
             TaskCreate,
             {
@@ -487,6 +519,7 @@ class Tasks(_Scoped):
             return await task_service.create(conn, self._user_id, data)
 
     async def get(self, task_id: uuid.UUID | str) -> TaskRead:
+        """One of the user's tasks; NotFound otherwise, as for another user's."""
         async with self._store.reading(self._user_id) as conn:
             return await task_service.get(conn, self._user_id, as_uuid(task_id, "task_id"))
 
@@ -509,19 +542,40 @@ class Tasks(_Scoped):
         async with self._store.reading(self._user_id) as conn:
             return await task_service.list(conn, self._user_id, filters, limit=limit, cursor=cursor)
 
-    async def update(self, task_id: uuid.UUID | str, **changes: Any) -> TaskRead:
-        """Change ``title``, ``description``, ``priority``, ``tags``, ``due_at``, ``completed``."""
-        data = parse(TaskUpdate, changes)
+    async def update(
+        self,
+        task_id: uuid.UUID | str,
+        *,
+        title: str | Unset = UNSET,
+        description: str | None | Unset = UNSET,
+        priority: Literal["low", "medium", "high"] | Unset = UNSET,
+        tags: Sequence[str] | Unset = UNSET,
+        due_at: datetime | None | Unset = UNSET,
+        completed: bool | Unset = UNSET,
+        **unknown: Never,
+    ) -> TaskRead:
+        """Change the fields given; ``None`` clears ``description`` or ``due_at``."""
+        fields = {
+            "title": title,
+            "description": description,
+            "priority": priority,
+            "tags": tags,
+            "due_at": due_at,
+            "completed": completed,
+        }
+        data = parse(TaskUpdate, _given(fields, unknown))
         async with self._store.writing(self._user_id) as conn:
             return await task_service.update(conn, self._user_id, as_uuid(task_id, "task_id"), data)
 
     async def complete(self, task_id: uuid.UUID | str) -> TaskRead:
+        """Mark the task done (recording when); a done task stays as it is."""
         async with self._store.writing(self._user_id) as conn:
             return await task_service.set_completed(
                 conn, self._user_id, as_uuid(task_id, "task_id"), True
             )
 
     async def reopen(self, task_id: uuid.UUID | str) -> TaskRead:
+        """Mark the task not done again."""
         async with self._store.writing(self._user_id) as conn:
             return await task_service.set_completed(
                 conn, self._user_id, as_uuid(task_id, "task_id"), False

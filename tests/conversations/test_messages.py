@@ -113,6 +113,29 @@ class TestAppend:
         child = await me.messages.append(conv.id, role="user", content="y", parent_id=root.id)
         assert child.parent_id == root.id
 
+    async def test_a_batch_with_one_bad_parent_names_it_and_stores_nothing(
+        self, me: UserScope
+    ) -> None:
+        conv = await make_conversation(me)
+        root, gone = await make_messages(me, conv.id, 2)
+        await me.messages.delete(conv.id, gone.id)
+        batch = [
+            {"role": "user", "content": "a", "parent_id": root.id},
+            {"role": "assistant", "content": "b", "parent_id": gone.id},
+        ]
+        with pytest.raises(convstore.InvalidInput) as exc:
+            await me.messages.append_many(conv.id, batch)
+        assert exc.value.fields == ["1.parent_id"]
+        assert (await me.conversations.get(conv.id)).messages_count == 2
+        assert [m.seq for m in await me.messages.history(conv.id)] == [1]
+        twice = [{"role": "user", "content": "c", "parent_id": root.id}] * 2
+        stored = await me.messages.append_many(conv.id, twice)
+        assert [(m.seq, m.parent_id) for m in stored] == [(3, root.id), (4, root.id)]
+
+    async def test_a_missing_conversation_wins_over_a_bad_parent(self, me: UserScope) -> None:
+        with pytest.raises(convstore.NotFound):
+            await me.messages.append(uuid.uuid4(), role="user", content="x", parent_id=uuid.uuid4())
+
     async def test_appending_to_a_deleted_conversation_fails_and_writes_nothing(
         self, me: UserScope
     ) -> None:

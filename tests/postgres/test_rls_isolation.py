@@ -199,6 +199,17 @@ async def test_every_flow_works_as_the_app_role(
         ),
         201,
     )
+    child = {"role": "assistant", "content": "hey", "parent_id": msg["id"]}
+    url = f"{API}/conversations/{cid}/messages"
+    assert (await _ok(await c.post(url, json=child, headers=h), 201))["seq"] == 2
+    orphan = {**child, "parent_id": str(uuid.uuid4())}
+    assert (await c.post(url, json=orphan, headers=h)).status_code == 422
+    await _ok(
+        await c.delete(
+            f"{url}/{(await _ok(await c.get(url, headers=h)))['items'][1]['id']}", headers=h
+        ),
+        204,
+    )
     await _ok(
         await c.patch(
             f"{API}/conversations/{cid}/messages/{msg['id']}", json={"content": "hi"}, headers=h

@@ -39,10 +39,16 @@ def api_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings.model_validate(values)
 
 
+def build_app(settings: Settings, **kwargs: Any) -> FastAPI:
+    """The app as ``convstore serve`` builds it, its lifespan not entered (for a caller that runs
+    the app on an event loop of its own, such as schemathesis' ASGI transport)."""
+    return create_app(settings, **kwargs)
+
+
 @contextlib.asynccontextmanager
 async def running_app(settings: Settings, **kwargs: Any) -> AsyncIterator[FastAPI]:
     """An app with its lifespan entered (the store open, the database migrated)."""
-    app = create_app(settings, **kwargs)
+    app = build_app(settings, **kwargs)
     async with app.router.lifespan_context(app):
         yield app
 

@@ -30,7 +30,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.conversations.models import Conversation, Message
-from convstore.db import DriverStatement, driver_in_step, is_autocommit
+from convstore.db import DriverStatement
 
 conversations = cast(Table, Conversation.__table__)
 messages = cast(Table, Message.__table__)
@@ -40,9 +40,8 @@ MESSAGE_COLUMNS = tuple(c for c in messages.c if c.name not in ("user_id", "dele
 NEW_MESSAGE_COLUMNS = tuple(c.name for c in messages.c if c.name not in ("seq", "deleted_at"))
 """What an append writes (``seq`` comes from the counter; ``deleted_at`` stays NULL)."""
 
-# The hot statements are built once, with bound parameters, and reused: building a Core
-# statement and its cache key costs more than PostgreSQL takes to answer it
-# (docs/performance.md). Each still carries the acting user's id as a parameter.
+# Hot statements are built once with bound parameters (why: docs/performance.md), each with
+# the acting user's id as a parameter.
 
 
 @cache
@@ -94,13 +93,13 @@ def _page_query(direction: str) -> DriverStatement:
 
 
 @cache
-def _append_one_query(with_title: bool) -> DriverStatement:
-    return DriverStatement(_append_one_statement(with_title))
+def _append_one_query(with_title: bool, with_parents: bool) -> DriverStatement:
+    return DriverStatement(_append_one_statement(with_title, with_parents))
 
 
 @cache
-def _reserve_query(with_title: bool) -> DriverStatement:
-    return DriverStatement(_reserve_statement(with_title))
+def _reserve_query(with_title: bool, with_parents: bool) -> DriverStatement:
+    return DriverStatement(_reserve_statement(with_title, with_parents))
 
 
 @cache
@@ -120,21 +119,10 @@ def _column_array(name: str) -> Any:
 
 
 @cache
-def _insert_unnest_query() -> DriverStatement:
-    """PostgreSQL: every new message of a batch in one set-based ``INSERT … SELECT FROM
-    unnest(arrays)`` (one array per column) instead of one execution per row."""
-    names = (*NEW_MESSAGE_COLUMNS, "seq")
-    arrays = [_column_array(name) for name in names]
-    rows = func.unnest(*arrays).table_valued(*names).render_derived(name="m")
-    source = select(*(rows.c[name] for name in names))
-    return DriverStatement(insert(messages).from_select(list(names), source))
-
-
-@cache
-def _append_batch_statement(with_title: bool) -> Any:
+def _append_batch_statement(with_title: bool, with_parents: bool) -> Any:
     """PostgreSQL: the reserve UPDATE as a CTE feeding a set-based insert of a whole batch
-    (``unnest`` of one array per column, numbered ``WITH ORDINALITY``): see ``insert_batch``."""
-    bump = _reserve_statement(with_title).cte("bump")
+    (``unnest`` of one array per column, numbered ``WITH ORDINALITY``): see ``append``."""
+    bump = _reserve_statement(with_title, with_parents).cte("bump")
     arrays = [_column_array(name) for name in NEW_MESSAGE_COLUMNS]
     batch = (
         func.unnest(*arrays)
@@ -153,18 +141,20 @@ def _append_batch_statement(with_title: bool) -> Any:
 
 
 @cache
-def _append_batch_query(with_title: bool) -> DriverStatement:
-    return DriverStatement(_append_batch_statement(with_title))
+def _append_batch_query(with_title: bool, with_parents: bool) -> DriverStatement:
+    return DriverStatement(_append_batch_statement(with_title, with_parents))
 
 
 @cache
-def _reserve_statement(with_title: bool) -> Any:
-    """``UPDATE conversations … RETURNING messages_count`` (see ``reserve_seqs``).
+def _reserve_statement(with_title: bool, with_parents: bool) -> Any:
+    """``UPDATE conversations … RETURNING messages_count`` (see ``reserve_seqs``). With
+    parents, it also requires each of ``parent_ids`` to be a visible message of the
+    conversation: otherwise it changes nothing and returns no row.
 
     Its parameters are named apart from the columns: an execution parameter named like a
     column of an UPDATE's table would become one more SET clause.
     """
-    t = conversations.c
+    t, m = conversations.c, messages.c
     now = bindparam("now", type_=t.updated_at.type)
     values: dict[str, Any] = {
         "messages_count": t.messages_count + bindparam("count"),
@@ -175,22 +165,27 @@ def _reserve_statement(with_title: bool) -> Any:
         values["title"] = case(
             (t.title.is_(None), bindparam("new_title", type_=t.title.type)), else_=t.title
         )
-    return (
-        update(conversations)
-        .where(
-            t.id == bindparam("target_id"),
-            t.user_id == bindparam("owner_id"),
-            t.deleted_at.is_(None),
+    where = [t.id == bindparam("target_id"), t.user_id == bindparam("owner_id")]
+    where.append(t.deleted_at.is_(None))
+    if with_parents:
+        visible = (
+            select(func.count())
+            .where(
+                m.id.in_(bindparam("parent_ids", expanding=True)),
+                m.conversation_id == bindparam("target_id"),
+                m.user_id == bindparam("owner_id"),
+                m.deleted_at.is_(None),
+            )
+            .scalar_subquery()
         )
-        .values(**values)
-        .returning(t.messages_count)
-    )
+        where.append(visible == bindparam("parent_count"))
+    return update(conversations).where(*where).values(**values).returning(t.messages_count)
 
 
 @cache
-def _append_one_statement(with_title: bool) -> Any:
-    """PostgreSQL: the reserve UPDATE as a CTE feeding the INSERT (see ``insert_next``)."""
-    bump = _reserve_statement(with_title).cte("bump")
+def _append_one_statement(with_title: bool, with_parents: bool) -> Any:
+    """PostgreSQL: the reserve UPDATE as a CTE feeding the INSERT (see ``append``)."""
+    bump = _reserve_statement(with_title, with_parents).cte("bump")
     source = select(
         *(bindparam(f"m_{name}", type_=messages.c[name].type) for name in NEW_MESSAGE_COLUMNS),
         bump.c.messages_count,
@@ -273,25 +268,37 @@ class ConversationRepository:
         return await _recent_query(include_deleted, after is not None).fetch(self.conn, params)
 
     async def reserve_seqs(
-        self, conversation_id: uuid.UUID, count: int, *, now: datetime, title: str | None
+        self,
+        conversation_id: uuid.UUID,
+        count: int,
+        *,
+        now: datetime,
+        title: str | None,
+        parents: frozenset[uuid.UUID] = frozenset(),
     ) -> int | None:
-        """Take ``count`` sequence numbers for new messages; the last one taken, or None.
+        """Take ``count`` sequence numbers for new messages; the last one taken, or None (and
+        nothing changed) when the conversation is not this user's live one or one of
+        ``parents`` is not a visible message of it.
 
         One atomic ``UPDATE … RETURNING``: concurrent appenders queue on the row lock, so no
         number is handed out twice and ``messages_count`` never loses an update. ``title``
         fills an empty title (from the first user message).
         """
-        params = self.reserve_params(conversation_id, count, now=now, title=title)
-        if await driver_in_step(self.conn):
-            rows = await _reserve_query(title is not None).fetch(self.conn, params)
-            return int(rows[0]["messages_count"]) if rows else None
-        stmt = _reserve_statement(title is not None)
-        last: int | None = (await self.conn.execute(stmt, params)).scalar_one_or_none()
-        return last
+        params = self.reserve_params(conversation_id, count, now=now, title=title, parents=parents)
+        query = _reserve_query(title is not None, bool(parents))
+        rows = await query.write(self.conn, params)
+        return int(rows[0]["messages_count"]) if rows else None
 
     def reserve_params(
-        self, conversation_id: uuid.UUID, count: int, *, now: datetime, title: str | None
+        self,
+        conversation_id: uuid.UUID,
+        count: int,
+        *,
+        now: datetime,
+        title: str | None,
+        parents: frozenset[uuid.UUID],
     ) -> dict[str, Any]:
+        """The parameters of :func:`_reserve_statement` (and of the appends built on it)."""
         params: dict[str, Any] = {
             "target_id": conversation_id,
             "owner_id": self.user_id,
@@ -300,6 +307,9 @@ class ConversationRepository:
         }
         if title is not None:
             params["new_title"] = title
+        if parents:
+            params["parent_ids"] = sorted(parents)
+            params["parent_count"] = len(parents)
         return params
 
 
@@ -331,43 +341,7 @@ class MessageRepository:
             self.conversations.live_exists(conversation_id),
         )
 
-    async def insert_many(self, rows: list[dict[str, Any]]) -> None:
-        """Insert new messages (their seqs already reserved): one driver call for all of them
-        when the transaction is already under way on the driver."""
-        for row in rows:
-            row["user_id"] = self.user_id
-        if await driver_in_step(self.conn):
-            if self.conn.dialect.name == "postgresql" and len(rows) > 1:
-                names = (*NEW_MESSAGE_COLUMNS, "seq")
-                arrays = {f"a_{name}": [row[name] for row in rows] for name in names}
-                await _insert_unnest_query().fetch(self.conn, arrays)
-                return
-            await _insert_query().execute_many(self.conn, rows)
-            return
-        await self.conn.execute(insert(messages), rows)
-
-    async def insert_next(
-        self, conversation_id: uuid.UUID, row: dict[str, Any], *, now: datetime, title: str | None
-    ) -> int | None:
-        """PostgreSQL: take the next seq and insert ``row`` with it in ONE statement; the seq,
-        or None when the conversation is not this user's live one (nothing is inserted).
-
-        ``WITH bump AS (UPDATE conversations … RETURNING messages_count) INSERT INTO messages
-        … SELECT …, bump.messages_count FROM bump``: the row lock taken by the UPDATE orders
-        concurrent appenders exactly as :meth:`ConversationRepository.reserve_seqs` does, and
-        the whole append is one round trip (one implicit transaction in autocommit mode).
-        """
-        values = {**row, "user_id": self.user_id}
-        params = self.conversations.reserve_params(conversation_id, 1, now=now, title=title)
-        params.update((f"m_{name}", values[name]) for name in NEW_MESSAGE_COLUMNS)
-        if is_autocommit(self.conn):  # no transaction to stay inside: straight to the driver
-            rows = await _append_one_query(title is not None).fetch(self.conn, params)
-            return int(rows[0]["seq"]) if rows else None
-        stmt = _append_one_statement(title is not None)
-        seq: int | None = (await self.conn.execute(stmt, params)).scalar_one_or_none()
-        return seq
-
-    async def insert_batch(
+    async def append(
         self,
         conversation_id: uuid.UUID,
         rows: list[dict[str, Any]],
@@ -375,23 +349,58 @@ class MessageRepository:
         now: datetime,
         title: str | None,
     ) -> int | None:
-        """PostgreSQL: reserve ``len(rows)`` seqs and insert the rows with them, in order, in
-        ONE statement (as :meth:`insert_next` does for one); the last seq, or None when the
-        conversation is not this user's live one (nothing is inserted)."""
-        params = self.conversations.reserve_params(conversation_id, len(rows), now=now, title=title)
-        for name in NEW_MESSAGE_COLUMNS:
-            if name == "user_id":
-                params["a_user_id"] = [self.user_id] * len(rows)
-            else:
-                params[f"a_{name}"] = [row[name] for row in rows]
-        if await driver_in_step(self.conn):
-            seqs = [
-                r["seq"]
-                for r in await _append_batch_query(title is not None).fetch(self.conn, params)
-            ]
+        """Append ``rows`` (new messages, in order) to the conversation, all or none: each row
+        gets its ``seq``; the last one, or None when nothing was appended because the
+        conversation is not this user's live one or a ``parent_id`` is not a visible message
+        of it (the caller looks which).
+
+        The one place an append's statements are chosen. On PostgreSQL it is ONE statement,
+        ``WITH bump AS (UPDATE conversations … RETURNING messages_count) INSERT INTO messages
+        … SELECT … FROM bump``: the row lock taken by the UPDATE orders concurrent appenders
+        as :meth:`ConversationRepository.reserve_seqs` does, and on a connection in autocommit
+        mode the whole append is one round trip. On SQLite, the seqs are reserved and the rows
+        inserted by two statements of the caller's transaction (it holds the write lock).
+        """
+        parents = frozenset(row["parent_id"] for row in rows if row["parent_id"] is not None)
+        for row in rows:
+            row["user_id"] = self.user_id
+        if self.conn.dialect.name == "postgresql":
+            last = await self._append_in_one_statement(conversation_id, rows, now, title, parents)
         else:
-            stmt = _append_batch_statement(title is not None)
-            seqs = list((await self.conn.execute(stmt, params)).scalars())
+            last = await self.conversations.reserve_seqs(
+                conversation_id, len(rows), now=now, title=title, parents=parents
+            )
+        if last is None:
+            return None
+        for seq, row in enumerate(rows, start=last - len(rows) + 1):
+            row["seq"] = seq
+        if self.conn.dialect.name != "postgresql":
+            await _insert_query().execute_many(self.conn, rows)
+        return last
+
+    async def _append_in_one_statement(
+        self,
+        conversation_id: uuid.UUID,
+        rows: list[dict[str, Any]],
+        now: datetime,
+        title: str | None,
+        parents: frozenset[uuid.UUID],
+    ) -> int | None:
+        """PostgreSQL: reserve ``len(rows)`` seqs and insert the rows with them in ONE
+        statement (scalar parameters for one row, one array per column for a batch)."""
+        params = self.conversations.reserve_params(
+            conversation_id, len(rows), now=now, title=title, parents=parents
+        )
+        with_title, with_parents = title is not None, bool(parents)
+        if len(rows) == 1:
+            params.update((f"m_{name}", rows[0][name]) for name in NEW_MESSAGE_COLUMNS)
+            query = _append_one_query(with_title, with_parents)
+        else:
+            params.update(
+                (f"a_{name}", [row[name] for row in rows]) for name in NEW_MESSAGE_COLUMNS
+            )
+            query = _append_batch_query(with_title, with_parents)
+        seqs = [row["seq"] for row in await query.write(self.conn, params)]
         return max(seqs) if seqs else None
 
     async def _page(

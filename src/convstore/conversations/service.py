@@ -6,9 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.config import Limits
@@ -33,13 +32,13 @@ from convstore.kit.pagination import (
     encode_cursor,
     encode_keyset,
 )
+from convstore.kit.schemas import trusted
 from convstore.kit.types import utc_now, uuid7
 from convstore.kit.validation import check_bytes, check_metadata, check_size
 
 TITLE_FROM_MESSAGE_CHARS = 60
 """A conversation without a title takes the first words of its first user message."""
 MAX_USAGE_CHARS = 4_096
-M = TypeVar("M", bound=BaseModel)
 _MESSAGE_PAGE = Page[MessageRead]
 _CONVERSATION_PAGE = Page[ConversationRead]
 """Parametrised once: ``Page[X]`` looks its class up in pydantic's cache on every use."""
@@ -248,56 +247,30 @@ class MessageService:
         first_user = next((m for m in items if m.role == "user"), None)
         now = utc_now()
         title = title_from_message(first_user.content) if first_user else None
+        rows = [_new_row(item, conversation_id, now) for item in items]
+        if await repo.append(conversation_id, rows, now=now, title=title) is None:
+            raise await self._refusal(repo, conversation_id, items, multi)
         metrics.messages_appended(items)
-        if conn.dialect.name == "postgresql" and all(m.parent_id is None for m in items):
-            return await self._append_in_one_statement(repo, conversation_id, items, now, title)
-        last = await repo.conversations.reserve_seqs(
-            conversation_id, len(items), now=now, title=title
-        )
-        if last is None:
-            raise _not_found()
-        await self._check_parents(repo, conversation_id, items, multi)
-        rows = [
-            _new_row(item, conversation_id, seq, now)
-            for seq, item in enumerate(items, start=last - len(items) + 1)
-        ]
-        await repo.insert_many([dict(r) for r in rows])
-        return [message_read(r) for r in rows]
-
-    async def _append_in_one_statement(
-        self,
-        repo: MessageRepository,
-        conversation_id: uuid.UUID,
-        items: Sequence[MessageCreate],
-        now: datetime,
-        title: str | None,
-    ) -> list[MessageRead]:
-        """PostgreSQL, no parent to check: the seqs are taken and the rows inserted by one
-        statement (a CTE), so the append is one round trip (see ``insert_next``)."""
-        rows = [_new_row(item, conversation_id, 0, now) for item in items]
-        if len(rows) == 1:
-            last = await repo.insert_next(conversation_id, rows[0], now=now, title=title)
-        else:
-            last = await repo.insert_batch(conversation_id, rows, now=now, title=title)
-        if last is None:
-            raise _not_found()
-        for seq, row in enumerate(rows, start=last - len(rows) + 1):
-            row["seq"] = seq
         return [message_read(row) for row in rows]
 
-    async def _check_parents(
+    async def _refusal(
         self,
         repo: MessageRepository,
         conversation_id: uuid.UUID,
         items: Sequence[MessageCreate],
         multi: bool,
-    ) -> None:
+    ) -> NotFound | InvalidInput:
+        """Why an append stored nothing: the conversation is not found, or a ``parent_id``
+        names no visible message of it (the first such field is named)."""
+        if await repo.conversations.get(conversation_id) is None:
+            return _not_found()
         for i, item in enumerate(items):
             if item.parent_id is not None and not await repo.exists(
                 conversation_id, item.parent_id
             ):
                 field = f"{i}.parent_id" if multi else "parent_id"
-                raise InvalidInput("no such message in this conversation", field=field)
+                return InvalidInput("no such message in this conversation", field=field)
+        return _not_found()  # the conversation went away and came back meanwhile
 
     async def page(
         self,
@@ -416,42 +389,33 @@ class MessageService:
             raise NotFound("message not found")
 
 
-_FIELDS: dict[type[Any], set[str]] = {}
-_set = object.__setattr__
-
-
-def _trusted(cls: type[M], values: dict[str, Any]) -> M:
-    """``cls`` holding ``values`` (every field, already of the right type), unvalidated.
-
-    What ``model_construct`` does in the end, without its per-field alias and default
-    handling (12 µs a message, more than the row's share of the query). Every field is set,
-    so the set of fields set is the class's, copied from one built once.
-    """
-    model = cls.__new__(cls)
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        fields = _FIELDS[cls] = set(cls.model_fields)
-    _set(model, "__dict__", values)
-    _set(model, "__pydantic_fields_set__", fields.copy())
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
-    return model
-
-
 def _tool_call(call: dict[str, Any]) -> ToolCall:
-    return _trusted(ToolCall, dict(call))
+    """The one builder of a stored :class:`ToolCall` (see :func:`message_read`)."""
+    values = {
+        "id": call["id"],
+        "type": call.get("type", "function"),
+        "name": call["name"],
+        "arguments": call["arguments"],
+    }
+    return trusted(ToolCall, values)
 
 
 def _tool_result(result: dict[str, Any]) -> ToolResult:
-    return _trusted(ToolResult, {"is_error": False, **result})
+    """The one builder of a stored :class:`ToolResult` (see :func:`message_read`)."""
+    values = {
+        "tool_call_id": result["tool_call_id"],
+        "output": result["output"],
+        "is_error": result.get("is_error", False),
+    }
+    return trusted(ToolResult, values)
 
 
 def message_read(row: Mapping[Any, Any]) -> MessageRead:
-    """A read model from a row convstore wrote itself (validated on the way in): built
-    without validating again, which costs more than the query (docs/performance.md)."""
+    """The one builder of :class:`MessageRead`: from a row convstore wrote itself (validated
+    on the way in), without validating again (:func:`~convstore.kit.schemas.trusted`)."""
     calls = row["tool_calls"]
     results = row["tool_results"]
-    return _trusted(
+    return trusted(
         MessageRead,
         {
             "id": row["id"],
@@ -473,8 +437,9 @@ def message_read(row: Mapping[Any, Any]) -> MessageRead:
 
 
 def conversation_read(row: Mapping[Any, Any]) -> ConversationRead:
-    """A read model from a trusted conversation row (see :func:`message_read`)."""
-    return _trusted(
+    """The one builder of :class:`ConversationRead`, from a trusted row (see
+    :func:`message_read`)."""
+    return trusted(
         ConversationRead,
         {
             "id": row["id"],
@@ -493,13 +458,11 @@ def _dump_list(models: Sequence[Any] | None) -> list[dict[str, Any]] | None:
     return None if models is None else [m.model_dump(mode="json") for m in models]
 
 
-def _new_row(
-    item: MessageCreate, conversation_id: uuid.UUID, seq: int, now: datetime
-) -> dict[str, Any]:
+def _new_row(item: MessageCreate, conversation_id: uuid.UUID, now: datetime) -> dict[str, Any]:
+    """The row of a new message; its ``seq`` is given by the append."""
     return {
         "id": uuid7(),
         "conversation_id": conversation_id,
-        "seq": seq,
         "role": item.role,
         "content": item.content,
         "status": item.default_status(),

@@ -7,13 +7,14 @@ import re
 import sys
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
 from convstore.kit.jsoninput import MAX_JSON_DEPTH, nesting_exceeds
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 _DISALLOWED_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 """NUL and the other C0 controls except tab, newline and carriage return; DEL; lone surrogates."""
@@ -122,3 +123,32 @@ class IDSchema(ReadSchema):
 class TimestampedSchema(ReadSchema):
     created_at: datetime
     updated_at: datetime
+
+
+_FIELDS: dict[type[BaseModel], frozenset[str]] = {}
+_set = object.__setattr__
+
+
+def trusted(cls: type[M], values: dict[str, Any]) -> M:
+    """``cls`` holding ``values`` (every field, each already of its type) without validation:
+    for rows convstore wrote itself, on the hot read path (docs/performance.md).
+
+    What ``model_construct`` ends with, without its per-field alias and default handling, and
+    the one place that writes Pydantic's instance internals (``tests/test_read_models.py``
+    compares it with ``model_construct``). The first build of each class checks that
+    ``values`` names exactly the class's fields, so a builder that misses a new field fails
+    at once rather than at serialisation.
+    """
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = frozenset(cls.model_fields)
+        if set(values) != fields:
+            missing, extra = sorted(fields - set(values)), sorted(set(values) - fields)
+            raise TypeError(f"{cls.__name__}: fields not built {missing}, unknown {extra}")
+        _FIELDS[cls] = fields
+    model = cls.__new__(cls)
+    _set(model, "__dict__", values)
+    _set(model, "__pydantic_fields_set__", set(fields))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
