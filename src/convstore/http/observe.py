@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -108,10 +108,6 @@ def _prefix(pattern: re.Pattern[str], path: str) -> str:
     return path[: match.start()] if match else ""
 
 
-router = APIRouter()
-
-
-@router.get("/metrics", include_in_schema=False)
 async def metrics_endpoint(request: Request) -> Response:
     """The metrics in Prometheus' text format; with ``CONVSTORE_METRICS_TOKEN`` set, only for
     ``Authorization: Bearer <that token>``."""
@@ -140,10 +136,11 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 def install_observability(app: FastAPI, settings: Settings) -> None:
-    """The access log and metrics middleware, and ``/metrics`` when it is enabled."""
+    """The access log and metrics middleware, and ``/metrics`` when it is enabled (a plain
+    route outside the API's document: Prometheus' format, for the scraper, not for clients)."""
     app.add_middleware(ObserveMiddleware, access_log=settings.access_log)
     if settings.metrics_enabled and metrics.ENABLED:
-        app.include_router(router)
+        app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
 
 def log_format(settings: Settings) -> str:
