@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import event
 
 from convstore import __version__, migrate
 from convstore.apikeys.router import router as api_keys_router
@@ -35,6 +36,7 @@ from convstore.commands.purge import purge_periodically
 from convstore.config import Settings, get_settings
 from convstore.conversations.router import router as conversations_router
 from convstore.db import Database, create_engine
+from convstore.http.cors import install_cors
 from convstore.http.deps import API_PREFIX, get_auth, get_limits, get_store
 from convstore.http.errors import install_error_handlers, problem
 from convstore.http.health import router as health_router
@@ -45,12 +47,18 @@ from convstore.http.middleware import (
     RequestIdMiddleware,
     StandardHeadersMiddleware,
 )
+from convstore.http.observe import install_observability
 from convstore.http.ratelimit import RateLimited, RateLimits
+from convstore.http.tracing import Tracing
+from convstore.http.tracing import wanted as tracing_wanted
+from convstore.kit.metrics import PoolGauges
 from convstore.store import Store
 from convstore.tasks.router import router as tasks_router
 from convstore.web import install_web
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
     from convstore.mcp.http import McpHttpApp
 
 
@@ -60,6 +68,7 @@ def create_app(
     notifier: Notifier | None = None,
     assistant: Assistant | None = None,
     http_client: httpx.AsyncClient | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """Build the application.
 
@@ -67,17 +76,26 @@ def create_app(
         settings: default: from the environment.
         notifier: delivers password reset tokens (default: the log).
         http_client: used to fetch an external issuer's JWKS.
+        tracer_provider: where the spans go when tracing is on (``CONVSTORE_OTEL_ENABLED``;
+            default: an OTLP exporter configured by the ``OTEL_*`` variables).
 
     Raises:
         WeakSecret: in production without a strong ``CONVSTORE_SECRET_KEY``.
+        MissingExtra: tracing turned on without the otel extra.
     """
     settings = settings or get_settings()
     secret = resolve_secret(settings)
     mcp_app = _mcp_app()
+    tracing: Tracing | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        gauges = PoolGauges(settings.db_pool_size)
+        event.listen(engine.sync_engine, "checkout", gauges.checkout)
+        event.listen(engine.sync_engine, "checkin", gauges.checkin)
+        if tracing is not None:
+            tracing.engine_opened(engine)
         if settings.auto_migrate:
             await migrate.upgrade_if_behind(engine)
         store = Store(Database(engine), settings)
@@ -116,6 +134,9 @@ def create_app(
                     await app.state.chat.aclose()
             finally:
                 await store.close()
+                gauges.close()
+                if tracing is not None:
+                    tracing.engine_closed()
 
     app = FastAPI(
         title="convstore",
@@ -132,6 +153,8 @@ def create_app(
     app.add_exception_handler(Replay, _replay)
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_cors(app, settings)  # outside the body limit: its 413 carries the CORS headers
+    install_observability(app, settings)  # inside the request id, which its lines carry
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StandardHeadersMiddleware)  # the outermost: it sees every response
     app.include_router(health_router)
@@ -143,6 +166,8 @@ def create_app(
         mount(app, mcp_app)
     install_web(app, settings)
     add_links(app)
+    if tracing_wanted(settings):
+        tracing = Tracing(app, tracer_provider)
     return app
 
 

@@ -23,8 +23,11 @@ Every command reads ``CONVSTORE_DATABASE_URL`` (default: ``sqlite:///convstore.d
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
@@ -308,6 +311,7 @@ def serve(
     import uvicorn
 
     from convstore.auth.secret import WeakSecret, resolve_secret
+    from convstore.http.observe import MULTIPROC_ENV, logging_config
     from convstore.http.server import uvicorn_options
 
     settings = _settings(database_url)
@@ -322,17 +326,22 @@ def serve(
     _run(lambda: _reach_database(settings), settings.database_url)
     if problem := failures.provider_problem(settings):
         raise _fail(problem)
+    if access_log is not None:  # the application writes the access lines (with the user)
+        settings = settings.model_copy(update={"access_log": access_log})
+        os.environ["CONVSTORE_ACCESS_LOG"] = str(access_log).lower()
+    log_config = logging_config(settings)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        "log_level": "info",
-        "access_log": settings.access_log if access_log is None else access_log,
+        "log_config": log_config,  # applied by uvicorn here and in every worker
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
         "proxy_headers": True,
         "server_header": False,  # no "server: uvicorn": the stack is nobody's business
         "date_header": True,
         **uvicorn_options(settings),
     }
-    _log_to_stderr()
+    logging.config.dictConfig(log_config)
     application: Any = None
     try:
         if workers == 1:
@@ -359,15 +368,23 @@ def serve(
             "(set CONVSTORE_RATE_LIMIT_STORAGE_URL to Redis to share the limits)",
             workers,
         )
-    uvicorn.run("convstore.cli:worker_app", factory=True, workers=workers, **options)
+    # The workers' metrics meet in prometheus-client's multiprocess files: a fresh directory
+    # per run (files left by an earlier run would add its counts), unless one is given.
+    given = os.environ.get(MULTIPROC_ENV)
+    metrics_dir = given or tempfile.mkdtemp(prefix="convstore-metrics-")
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        uvicorn.run("convstore.cli:worker_app", factory=True, workers=workers, **options)
+    finally:
+        if not given:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def worker_app() -> Any:
     """The application of one ``serve --workers N`` worker process (uvicorn's factory)."""
     from convstore.app import create_app
 
-    get_settings.cache_clear()
-    _log_to_stderr()
+    get_settings.cache_clear()  # uvicorn has applied serve's logging configuration here
     return create_app()
 
 

@@ -6,11 +6,12 @@ explicitly instead of editing the environment.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///convstore.db"
 """The embedded default: a SQLite file in the working directory."""
@@ -147,7 +148,27 @@ class Settings(BaseSettings):
     """Serve ``/docs``, ``/redoc`` and ``/openapi.json``. Unset: on, except in production,
     where the map of the whole API is not handed to whoever asks."""
     access_log: bool = True
-    """``serve`` logs one line per request (uvicorn's access log)."""
+    """``serve`` logs one line per request (the access log)."""
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """``serve``'s log lines: ``json`` (one object a line), ``text``, or ``auto``: text when
+    stderr is a terminal, JSON otherwise."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins a browser may call the API from (a comma list or a JSON list); empty: no CORS
+    answers at all. ``*``: any origin (not with credentials)."""
+    cors_allow_credentials: bool = False
+    """Let browsers send cookies and HTTP authentication to the allowed origins."""
+    cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)
+    """How long a browser may cache a preflight answer."""
+
+    metrics_enabled: bool = True
+    """Serve ``/metrics`` (Prometheus text format; needs the server extra)."""
+    metrics_token: SecretStr | None = None
+    """When set, ``/metrics`` needs ``Authorization: Bearer <token>``."""
+    otel_enabled: bool | None = None
+    """Traces (the otel extra): unset: on when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set and the
+    extra is installed; true: on (an error without the extra); false: off."""
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     """Larger request bodies are refused with 413, larger WebSocket messages with close 1009."""
@@ -197,10 +218,46 @@ class Settings(BaseSettings):
     """Chat turns per authenticated user (each one costs model tokens), counted on top of
     ``rate_limit_user``: every POST chat route and every WebSocket message."""
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _token_or_unset(cls, value: object) -> object:
+        """An empty ``CONVSTORE_METRICS_TOKEN`` (a compose default) leaves ``/metrics`` open."""
+        return None if value == "" else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        """A comma list (``https://a.example,https://b.example``) or a JSON list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and (
+                not origin.startswith(("http://", "https://"))
+                or origin.rstrip("/") != origin
+                or origin.count("/") != 2
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port], no path or trailing /"
+                )
+        return origins
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if not self.database_url.strip():
             raise ValueError("database_url must not be empty")
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "cors_origins must name the origins when cors_allow_credentials is true "
+                "(a browser refuses credentials with '*')"
+            )
         if self.external_issuer is not None:
             if not self.external_audience:
                 raise ValueError("external_audience is required with external_issuer")

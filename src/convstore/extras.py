@@ -27,6 +27,7 @@ EXTRA_OF = {
     "uvloop": "server",
     "openai": "openai",
     "mcp": "mcp",
+    "opentelemetry": "otel",
 }
 """The extra that installs each optional top-level module."""
 

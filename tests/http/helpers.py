@@ -169,6 +169,8 @@ def other_routes(app: FastAPI) -> dict[str, str]:
             kinds[path] = "docs"
         elif path == "/mcp":
             kinds[path] = "mcp"
+        elif path == "/metrics" and not isinstance(route, APIWebSocketRoute):
+            kinds[path] = "metrics"  # Prometheus' scrape, protected by CONVSTORE_METRICS_TOKEN
         elif path in WEB_PATHS and not isinstance(route, APIWebSocketRoute):
             kinds[path] = "web"
         else:

@@ -206,7 +206,7 @@ def test_serve_access_log_is_on_by_default_and_can_be_turned_off(tmp_path: Path)
             stop(proc)
         outputs.append(log.read_text())
     logged, quiet = outputs
-    assert "GET /api/v1/conversations HTTP/1.1" in logged, logged
+    assert "GET /api/v1/conversations 401" in logged, logged
     assert "GET /api/v1/conversations" not in quiet, quiet
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from convstore.conversations.service import conversation as conversation_service
 from convstore.conversations.service import message as message_service
 from convstore.conversations.service import title_from_message
 from convstore.errors import ConvstoreError, InvalidInput
+from convstore.kit import metrics
 from convstore.kit.types import utc_now
 
 Frame = ChunkFrame | DoneFrame | ErrorFrame
@@ -197,6 +199,7 @@ class ChatService:
         )
         text: list[str] = []
         usage: dict[str, Any] | None = None
+        started = time.perf_counter()
         try:
             history = await self._history(turn)
             model_turn = Turn(
@@ -230,6 +233,8 @@ class ChatService:
                 else ProviderTimeout("the assistant did not finish in time")
             )
             await self._finalize(turn, text, runner, usage, error)
+            outcome = "timeout" if isinstance(error, ProviderTimeout) else "error"
+            self._count(outcome, started)
             yield ErrorFrame(
                 code=error.code,
                 detail=error.message,
@@ -243,9 +248,16 @@ class ChatService:
                 await self._finalize(
                     turn, text, runner, usage, ProviderError("the reply was interrupted")
                 )
+            self._count("interrupted", started)
             raise
         final = await self._finalize(turn, text, runner, usage, None)
+        self._count("complete", started)
         yield DoneFrame(message=final)
+
+    def _count(self, outcome: str, started: float) -> None:
+        """The turn's outcome and duration in the metrics, by the configured provider."""
+        elapsed = time.perf_counter() - started
+        metrics.chat_turn(self.settings.assistant_provider, outcome, elapsed)
 
     async def complete(self, turn: ChatTurn) -> MessageRead:
         """Run the turn to its end and return the stored reply.

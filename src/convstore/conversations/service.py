@@ -24,6 +24,7 @@ from convstore.conversations.schemas import (
     ToolResult,
 )
 from convstore.errors import InvalidInput, NotFound
+from convstore.kit import metrics
 from convstore.kit.pagination import (
     Page,
     decode_cursor,
@@ -249,6 +250,7 @@ class MessageService:
         rows = [_new_row(item, conversation_id, now) for item in items]
         if await repo.append(conversation_id, rows, now=now, title=title) is None:
             raise await self._refusal(repo, conversation_id, items, multi)
+        metrics.messages_appended(items)
         return [message_read(row) for row in rows]
 
     async def _refusal(

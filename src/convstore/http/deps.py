@@ -22,6 +22,7 @@ from convstore.config import Settings
 from convstore.errors import InvalidCredentials, PermissionDenied
 from convstore.http.idempotency import Idempotency, idempotency_key
 from convstore.http.ratelimit import RateLimits
+from convstore.kit import context
 from convstore.kit.pagination import MAX_CURSOR_CHARS, MAX_PAGE_SIZE
 from convstore.store import Store
 from convstore.users.schemas import UserRead
@@ -86,12 +87,15 @@ async def authenticate(store: Store, auth: Auth, token: str) -> Principal:
     if claims is None:
         access = auth.access.verify(token)
         async with store.reading(access.user_id) as conn:
-            return await auth.session_principal(conn, access)
-    async with store.reading() as conn:
-        principal = await auth.external_principal(conn, claims)
-    if principal is None:
-        async with store.writing() as conn:
-            principal = Principal(await auth.provision(conn, claims), None)
+            principal = await auth.session_principal(conn, access)
+    else:
+        async with store.reading() as conn:
+            found = await auth.external_principal(conn, claims)
+        if found is None:
+            async with store.writing() as conn:
+                found = Principal(await auth.provision(conn, claims), None)
+        principal = found
+    context.bind_user(principal.user.id)  # the request's log lines name the user
     return principal
 
 

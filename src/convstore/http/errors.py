@@ -121,6 +121,8 @@ async def _convstore_error(_: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors) if isinstance(exc, InvalidInput) else None
     if exc.status_code >= 500:
         log.warning("%s: %s", type(exc).__name__, exc.message)
+    elif isinstance(exc, InvalidCredentials):  # failed sign-ins and bad tokens, for audits
+        log.info("authentication failed: %s", exc.message)
     return problem(exc.status_code, exc.code, exc.message, errors=errors, headers=headers)
 
 

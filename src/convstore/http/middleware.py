@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convstore.assistant.schemas import ErrorFrame
 from convstore.http.errors import PROBLEM_JSON
+from convstore.kit import context
 
 
 class _TooLarge(HTTPException):
@@ -126,7 +127,8 @@ value may not carry controls); otherwise the response gets a fresh one."""
 
 
 class RequestIdMiddleware:
-    """Echo the client's ``X-Request-ID`` (or make one) on every response."""
+    """Echo the client's ``X-Request-ID`` (or make one) on every response, and hold it in the
+    request's log context (:mod:`convstore.kit.context`) while the request runs."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -145,7 +147,11 @@ class RequestIdMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, with_id)
+        token = context.open_request(request_id.decode("ascii"))
+        try:
+            await self.app(scope, receive, with_id)
+        finally:
+            context.close_request(token)
 
 
 class StandardHeadersMiddleware:

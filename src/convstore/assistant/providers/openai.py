@@ -24,6 +24,7 @@ from convstore.assistant.protocol import (
 from convstore.assistant.tools import tool_schemas
 from convstore.config import Settings
 from convstore.conversations.schemas import MessageRead
+from convstore.kit import metrics
 
 
 def chat_messages(system_prompt: str, history: list[MessageRead]) -> list[dict[str, Any]]:
@@ -146,36 +147,38 @@ class OpenAIAssistant:
         text: list[str],
         totals: dict[str, int],
     ) -> AsyncGenerator[AssistantEvent, None]:
-        try:
-            stream = await self.client.chat.completions.create(
-                model=self.model,
-                messages=cast("list[ChatCompletionMessageParam]", messages),
-                tools=cast("list[ChatCompletionFunctionToolParam]", tool_schemas()),
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            async with stream:  # closes the model's stream when the turn is cut short
-                async for chunk in stream:
-                    _count(totals, chunk)
-                    for choice in chunk.choices:
-                        delta = choice.delta
-                        if delta.content:
-                            text.append(delta.content)
-                            yield TextDelta(delta.content)
-                        for part in delta.tool_calls or ():
-                            _merge(calls.setdefault(part.index, _new_call()), part)
-        except openai.APITimeoutError as exc:
-            raise ProviderTimeout("the model did not answer in time") from exc
-        except openai.APIConnectionError as exc:
-            raise ProviderError(
-                f"cannot reach the model provider at {self.client.base_url} ({self.key_state})"
-            ) from exc
-        except openai.AuthenticationError as exc:
-            raise ProviderError(
-                f"the model provider at {self.client.base_url} refused the key ({self.key_state})"
-            ) from exc
-        except openai.APIError as exc:
-            raise ProviderError(f"the model provider failed: {type(exc).__name__}") from exc
+        with metrics.provider_request("openai"):
+            try:
+                stream = await self.client.chat.completions.create(
+                    model=self.model,
+                    messages=cast("list[ChatCompletionMessageParam]", messages),
+                    tools=cast("list[ChatCompletionFunctionToolParam]", tool_schemas()),
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                async with stream:  # closes the model's stream when the turn is cut short
+                    async for chunk in stream:
+                        _count(totals, chunk)
+                        for choice in chunk.choices:
+                            delta = choice.delta
+                            if delta.content:
+                                text.append(delta.content)
+                                yield TextDelta(delta.content)
+                            for part in delta.tool_calls or ():
+                                _merge(calls.setdefault(part.index, _new_call()), part)
+            except openai.APITimeoutError as exc:
+                raise ProviderTimeout("the model did not answer in time") from exc
+            except openai.APIConnectionError as exc:
+                raise ProviderError(
+                    f"cannot reach the model provider at {self.client.base_url} ({self.key_state})"
+                ) from exc
+            except openai.AuthenticationError as exc:
+                where = self.client.base_url
+                raise ProviderError(
+                    f"the model provider at {where} refused the key ({self.key_state})"
+                ) from exc
+            except openai.APIError as exc:
+                raise ProviderError(f"the model provider failed: {type(exc).__name__}") from exc
         for index, call in calls.items():
             if not call["id"]:
                 call["id"] = f"call_{index}"
