@@ -45,9 +45,23 @@ def test_every_foreign_key_names_what_is_missing() -> None:
         assert error.message != "not found", name
 
 
+def _unique_indexes() -> set[str]:
+    """Unique indexes by name (PostgreSQL's) and by SQLite's column-derived name."""
+    names = set()
+    for table in Base.metadata.tables.values():
+        for index in table.indexes:
+            if index.unique:
+                names.add(str(index.name))
+                names.add("_".join(["uq", table.name, *(c.name for c in index.columns)]))
+    return names
+
+
 def test_every_named_constraint_error_is_a_constraint_of_the_schema() -> None:
-    assert set(CONSTRAINT_ERRORS) <= set(_constraints(UniqueConstraint)) | set(
-        _constraints(ForeignKeyConstraint)
+    assert (
+        set(CONSTRAINT_ERRORS)
+        <= set(_constraints(UniqueConstraint))
+        | set(_constraints(ForeignKeyConstraint))
+        | _unique_indexes()
     )
 
 

@@ -93,6 +93,61 @@ async def _conv_purge(w: World) -> None:
     await _not_found(w.b.conversations.purge(w.deleted_conv.id))
 
 
+async def _conv_by_key(w: World) -> None:
+    await _not_found(w.b.conversations.get_by_key("a-key"))
+
+
+async def _conv_ensure(w: World) -> None:
+    made = await w.b.conversations.ensure("a-key")
+    assert made.id != w.conv.id
+    await w.b.conversations.purge(made.id)
+
+
+def _a_item_ids(w: World) -> list[str]:
+    return [f"msg_{m.id.hex}" for m in (*w.messages, *w.deleted_messages)]
+
+
+async def _items_add(w: World) -> None:
+    for conv in (w.conv, w.deleted_conv):
+        await _not_found(w.b.items.add(conv.id, [{"role": "user", "content": "injected"}]))
+
+
+async def _items_list(w: World) -> None:
+    for conv in (w.conv, w.deleted_conv):
+        await _not_found(w.b.items.list(conv.id))
+        await _not_found(w.b.items.latest(conv.id, 5))
+    for item_id in _a_item_ids(w):  # A's items are no position in B's conversation
+        with pytest.raises(convstore.InvalidInput):
+            await w.b.items.list(w.b_conv.id, after=item_id)
+
+
+async def _items_latest(w: World) -> None:
+    for conv in (w.conv, w.deleted_conv):
+        await _not_found(w.b.items.latest(conv.id, 5))
+
+
+async def _items_get(w: World) -> None:
+    for item_id in _a_item_ids(w):
+        await _not_found(w.b.items.get(w.conv.id, item_id))
+        await _not_found(w.b.items.get(w.b_conv.id, item_id))
+
+
+async def _items_delete(w: World) -> None:
+    for item_id in _a_item_ids(w):
+        await _not_found(w.b.items.delete(w.conv.id, item_id))
+        await _not_found(w.b.items.delete(w.b_conv.id, item_id))
+
+
+async def _items_pop(w: World) -> None:
+    for conv in (w.conv, w.deleted_conv):
+        await _not_found(w.b.items.pop(conv.id))
+
+
+async def _items_clear(w: World) -> None:
+    for conv in (w.conv, w.deleted_conv):
+        await _not_found(w.b.items.clear(conv.id))
+
+
 async def _msg_append(w: World) -> None:
     for conv in (w.conv, w.deleted_conv):
         await _not_found(w.b.messages.append(conv.id, role="user", content="injected"))
@@ -182,6 +237,15 @@ CASES: dict[str, Case] = {
     "conversations.delete": _conv_delete,
     "conversations.restore": _conv_restore,
     "conversations.purge": _conv_purge,
+    "conversations.get_by_key": _conv_by_key,
+    "conversations.ensure": _conv_ensure,
+    "items.add": _items_add,
+    "items.list": _items_list,
+    "items.latest": _items_latest,
+    "items.get": _items_get,
+    "items.delete": _items_delete,
+    "items.pop": _items_pop,
+    "items.clear": _items_clear,
     "messages.append": _msg_append,
     "messages.append_many": _msg_append_many,
     "messages.history": _msg_history,
@@ -202,7 +266,7 @@ CASES: dict[str, Case] = {
 
 def _public_methods() -> set[str]:
     names = set()
-    for group in ("conversations", "messages", "tasks"):
+    for group in ("conversations", "messages", "items", "tasks"):
         cls = type(getattr(_Probe(), group))
         for name, _member in inspect.getmembers(cls, inspect.iscoroutinefunction):
             if not name.startswith("_"):
@@ -221,7 +285,7 @@ def test_every_scoped_method_has_an_isolation_case() -> None:
 
 @pytest.fixture
 async def world(me: UserScope, them: UserScope) -> World:
-    conv = await make_conversation(me)
+    conv = await me.conversations.create(key="a-key")
     stored = await make_messages(me, conv.id, 8)
     await me.messages.delete(conv.id, stored[-1].id)
     deleted_conv = await make_conversation(me)

@@ -57,6 +57,7 @@ LAYERS: list[tuple[str, int]] = [
     ("*/schemas.py", FOUNDATION),
     ("*/__init__.py", FOUNDATION),
     ("assistant/tools.py", FOUNDATION),
+    ("items/views.py", FOUNDATION),
     ("kit/*", FOUNDATION),
     ("migrations/*", FOUNDATION),
     ("models.py", FOUNDATION),

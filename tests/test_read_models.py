@@ -19,6 +19,8 @@ from convstore.conversations.service import (
     conversation_read,
     message_read,
 )
+from convstore.items.schemas import ItemRead
+from convstore.items.views import row_items
 from convstore.kit.schemas import trusted
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -39,13 +41,26 @@ MESSAGE_ROW = {
     "attributes": {"k": "v"},
     "parent_id": uuid.uuid4(),
     "usage": {"tokens": 3},
+    "item_type": None,
+    "item_id": None,
+    "item": None,
     "user_id": uuid.uuid4(),
+}
+ITEM_ROW = {
+    **MESSAGE_ROW,
+    "role": "tool",
+    "tool_calls": None,
+    "tool_results": None,
+    "item_type": "function_call_output",
+    "item_id": "fco_1",
+    "item": {"type": "function_call_output", "call_id": "call_1", "output": "ok"},
 }
 CONVERSATION_ROW = {
     "id": uuid.uuid4(),
     "created_at": NOW,
     "updated_at": NOW,
     "title": "t",
+    "key": "session-1",
     "attributes": {"k": "v"},
     "messages_count": 3,
     "last_message_at": NOW,
@@ -53,6 +68,8 @@ CONVERSATION_ROW = {
 }
 BUILDERS: list[tuple[type[BaseModel], Callable[[Any], BaseModel], dict[str, Any]]] = [
     (MessageRead, message_read, MESSAGE_ROW),
+    (MessageRead, message_read, ITEM_ROW),
+    (ItemRead, lambda row: row_items(row)[0], ITEM_ROW),
     (ConversationRead, conversation_read, CONVERSATION_ROW),
     (ToolCall, _tool_call, CALL),
     (ToolResult, _tool_result, RESULT),

@@ -33,6 +33,8 @@ class Limits(BaseSettings):
     """Most tool calls one assistant message may carry."""
     max_tool_arguments_bytes: int = Field(default=65_536, ge=2)
     """Largest JSON encoding of one tool call's arguments."""
+    max_item_bytes: int = Field(default=1_048_576, ge=64)
+    """Largest JSON encoding (UTF-8 bytes) of one item an agent adds (see docs/schema.md)."""
 
 
 class Settings(BaseSettings):

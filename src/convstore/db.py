@@ -86,6 +86,8 @@ _VIOLATIONS: dict[str | int, str] = {
     sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY: UNIQUE,
 }
 """Integrity violations by SQLSTATE (PostgreSQL) or extended result code (SQLite)."""
+_ITEM_TAKEN = "an item with this id is already in the conversation"
+_KEY_TAKEN = "another live conversation of this user has this key"
 CONSTRAINT_ERRORS: dict[str, tuple[type[ConvstoreError], str]] = {
     "uq_users_email": (Conflict, "a user with this email already exists"),
     "uq_users_auth_provider_auth_subject": (Conflict, "a user with this identity already exists"),
@@ -93,11 +95,16 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[ConvstoreError], str]] = {
         Conflict,
         "a tool message already answers this tool_call_id",
     ),
+    "ix_messages_conversation_id_item_id": (Conflict, _ITEM_TAKEN),
+    "uq_messages_conversation_id_item_id": (Conflict, _ITEM_TAKEN),
+    "ix_conversations_user_id_key": (Conflict, _KEY_TAKEN),
+    "uq_conversations_user_id_key": (Conflict, _KEY_TAKEN),
     "fk_messages_conversation_id_user_id_conversations": (NotFound, "conversation not found"),
     "fk_messages_parent_id_messages": (NotFound, "message not found"),
 }
 """The error of a violated constraint, by the name ``kit/base.py``'s naming convention gives
-it; a foreign key to ``users`` (``fk_<table>_user_id_users``) is "user not found"."""
+it (a unique index by its own name on PostgreSQL, by its columns on SQLite); a foreign key to
+``users`` (``fk_<table>_user_id_users``) is "user not found"."""
 _SQLITE_UNIQUE = re.compile(r"^UNIQUE constraint failed: (\w+)\.\w+(?:, \1\.\w+)*$")
 
 

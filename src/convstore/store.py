@@ -33,6 +33,9 @@ from convstore.conversations.service import conversation as conversation_service
 from convstore.conversations.service import message as message_service
 from convstore.db import Database, create_engine
 from convstore.errors import DatabaseUnavailable, InvalidInput
+from convstore.items.schemas import ItemPage, ItemRead
+from convstore.items.service import check_items
+from convstore.items.service import item as item_service
 from convstore.kit.pagination import MAX_PAGE_SIZE, Page, check_limit
 from convstore.kit.validation import parse
 from convstore.tasks.schemas import TaskCreate, TaskEventRead, TaskFilter, TaskRead, TaskUpdate
@@ -230,6 +233,7 @@ class UserScope:
         self.user_id = user_id
         self.conversations = Conversations(self)
         self.messages = Messages(self)
+        self.items = Items(self)
         self.tasks = Tasks(self)
 
 
@@ -247,12 +251,37 @@ class Conversations(_Scoped):
     """The acting user's conversations."""
 
     async def create(
-        self, *, title: str | None = None, metadata: Mapping[str, Any] | None = None
+        self,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        key: str | None = None,
     ) -> ConversationRead:
-        """Start a conversation. Without a title, the first user message will provide one."""
-        data = parse(ConversationCreate, {"title": title, "metadata": dict(metadata or {})})
+        """Start a conversation. Without a title, the first user message will provide one;
+        ``key`` is your own unique name for it (Conflict when a live one has it)."""
+        data = parse(
+            ConversationCreate, {"title": title, "metadata": dict(metadata or {}), "key": key}
+        )
         async with self._store.writing(self._user_id) as conn:
             return await conversation_service.create(conn, self._user_id, data, self._limits)
+
+    async def get_by_key(self, key: str) -> ConversationRead:
+        """The live conversation you named ``key``; NotFound when there is none."""
+        data = parse(ConversationCreate, {"key": key})
+        assert data.key is not None
+        async with self._store.reading(self._user_id) as conn:
+            return await conversation_service.get_by_key(conn, self._user_id, data.key)
+
+    async def ensure(
+        self, key: str, *, title: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> ConversationRead:
+        """The live conversation named ``key``, created (with ``title`` and ``metadata``) when
+        there is none; concurrent callers get the same conversation."""
+        data = parse(
+            ConversationCreate, {"title": title, "metadata": dict(metadata or {}), "key": key}
+        )
+        async with self._store.writing(self._user_id) as conn:
+            return await conversation_service.ensure(conn, self._user_id, data, self._limits)
 
     async def get(
         self, conversation_id: uuid.UUID | str, *, include_deleted: bool = False
@@ -488,6 +517,86 @@ class Messages(_Scoped):
                 self._user_id,
                 as_uuid(conversation_id, "conversation_id"),
                 as_uuid(message_id, "message_id"),
+            )
+
+
+class Items(_Scoped):
+    """The items of the acting user's conversations: what agents produce, in the OpenAI
+    Responses item model (``message``, ``function_call``, ``function_call_output``,
+    ``reasoning``, any other typed item), stored as given, in one order with the messages."""
+
+    async def add(
+        self, conversation_id: uuid.UUID | str, items: Sequence[Mapping[str, Any]]
+    ) -> list[ItemRead]:
+        """Append ``items`` in order (at most 1,000), in one transaction: all or none. An item
+        without an ``id`` gets one (``ItemRead.id``); an id already in the conversation is a
+        Conflict."""
+        checked = check_items(
+            [dict(i) if isinstance(i, Mapping) else i for i in items], self._limits
+        )
+        target = as_uuid(conversation_id, "conversation_id")
+        async with self._store.writing_statement(self._user_id) as conn:
+            return await item_service.add(conn, self._user_id, target, checked)
+
+    async def list(
+        self,
+        conversation_id: uuid.UUID | str,
+        *,
+        after: str | None = None,
+        limit: int = 20,
+        order: Literal["asc", "desc"] = "asc",
+    ) -> ItemPage:
+        """Up to ``limit`` items (at most 1,000) in ``order``, strictly after item ``after`` in
+        that order; continue with ``after=page.last_id`` while ``page.has_more``."""
+        check_limit(limit, maximum=MAX_HISTORY)
+        if order not in ("asc", "desc"):
+            raise InvalidInput("must be 'asc' or 'desc'", field="order")
+        async with self._store.reading(self._user_id) as conn:
+            return await item_service.page(
+                conn,
+                self._user_id,
+                as_uuid(conversation_id, "conversation_id"),
+                after=after,
+                limit=limit,
+                order=order,
+            )
+
+    async def latest(self, conversation_id: uuid.UUID | str, count: int) -> builtins.list[ItemRead]:
+        """The newest ``count`` items (at most 1,000), oldest first; ``0`` gives none."""
+        if count != 0:
+            check_limit(count, maximum=MAX_HISTORY)
+        async with self._store.reading(self._user_id) as conn:
+            return await item_service.latest(
+                conn, self._user_id, as_uuid(conversation_id, "conversation_id"), count
+            )
+
+    async def get(self, conversation_id: uuid.UUID | str, item_id: str) -> ItemRead:
+        """One item of one of the user's live conversations; NotFound otherwise."""
+        async with self._store.reading(self._user_id) as conn:
+            return await item_service.get(
+                conn, self._user_id, as_uuid(conversation_id, "conversation_id"), item_id
+            )
+
+    async def delete(self, conversation_id: uuid.UUID | str, item_id: str) -> None:
+        """Remove one item for good (an item of a native message goes with that message)."""
+        async with self._store.writing(self._user_id) as conn:
+            await item_service.delete(
+                conn, self._user_id, as_uuid(conversation_id, "conversation_id"), item_id
+            )
+
+    async def pop(self, conversation_id: uuid.UUID | str) -> ItemRead | None:
+        """Remove and return the newest item; None when the conversation has none."""
+        async with self._store.writing(self._user_id) as conn:
+            return await item_service.pop(
+                conn, self._user_id, as_uuid(conversation_id, "conversation_id")
+            )
+
+    async def clear(self, conversation_id: uuid.UUID | str) -> int:
+        """Remove every item and message of the conversation for good (the conversation
+        stays); how many rows went."""
+        async with self._store.writing(self._user_id) as conn:
+            return await item_service.clear(
+                conn, self._user_id, as_uuid(conversation_id, "conversation_id")
             )
 
 

@@ -26,6 +26,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -267,6 +269,43 @@ class ConversationRepository:
         )
         return (await self.conn.execute(stmt)).rowcount
 
+    async def get_by_key(self, key: str) -> RowMapping | None:
+        """The user's live conversation named ``key``."""
+        t = conversations.c
+        stmt = self.get_readable_statement().where(t.key == key)
+        row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
+        return row
+
+    async def insert_keyed(self, values: dict[str, Any]) -> RowMapping | None:
+        """Insert a conversation with a ``key`` unless a live one of the user already has it
+        (then None, and nothing written): ``INSERT … ON CONFLICT DO NOTHING`` on the partial
+        unique index, so concurrent first writers of one key create it once."""
+        t = conversations.c
+        dialect = self.conn.dialect.name
+        insert_of = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (
+            insert_of(conversations)
+            .values(user_id=self.user_id, **values)
+            .on_conflict_do_nothing(
+                index_elements=[t.user_id, t.key],
+                index_where=and_(t.key.is_not(None), t.deleted_at.is_(None)),
+            )
+            .returning(*CONVERSATION_COLUMNS)
+        )
+        row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
+        return row
+
+    async def touch(self, conversation_id: uuid.UUID, now: datetime) -> bool:
+        """Mark activity on a live conversation of the user, taking its row lock until the
+        transaction ends (removals of items queue on it as appends do); whether it exists."""
+        stmt = (
+            update(conversations)
+            .where(self._owned(conversation_id, live=True))
+            .values(updated_at=now)
+            .returning(conversations.c.id)
+        )
+        return (await self.conn.execute(stmt)).first() is not None
+
     async def list_recent(
         self, *, limit: int, after: tuple[datetime, uuid.UUID] | None, include_deleted: bool
     ) -> list[Mapping[str, Any]]:
@@ -448,10 +487,14 @@ class MessageRepository:
         row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
         return row
 
-    async def get_role(self, conversation_id: uuid.UUID, message_id: uuid.UUID) -> str | None:
-        stmt = select(messages.c.role).where(self._visible(conversation_id, message_id))
-        role: str | None = (await self.conn.execute(stmt)).scalar_one_or_none()
-        return role
+    async def get_kind(
+        self, conversation_id: uuid.UUID, message_id: uuid.UUID
+    ) -> tuple[str, str | None] | None:
+        """The role and item type (None for a native message) of a visible message."""
+        m = messages.c
+        stmt = select(m.role, m.item_type).where(self._visible(conversation_id, message_id))
+        row = (await self.conn.execute(stmt)).first()
+        return None if row is None else (row[0], row[1])
 
     async def update(
         self, conversation_id: uuid.UUID, message_id: uuid.UUID, values: dict[str, Any]
@@ -464,6 +507,48 @@ class MessageRepository:
         )
         row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
         return row
+
+    async def rows(
+        self, conversation_id: uuid.UUID, *, ascending: bool, seq: int | None, limit: int
+    ) -> list[Mapping[str, Any]]:
+        """Up to ``limit`` visible rows in seq order (``ascending`` or not) from ``seq`` on,
+        ``seq`` included (all of them when None)."""
+        if seq is None:
+            direction, bound = ("after", 0) if ascending else ("latest", None)
+        else:
+            direction, bound = ("after", seq - 1) if ascending else ("before", seq + 1)
+        return list(await self._page(direction, conversation_id, limit, bound))
+
+    async def find_item(self, conversation_id: uuid.UUID, item_id: str) -> RowMapping | None:
+        """The visible row stored as the item ``item_id`` (the partial unique index)."""
+        m = messages.c
+        stmt = select(*MESSAGE_COLUMNS).where(
+            m.item_id == item_id,
+            m.conversation_id == conversation_id,
+            m.user_id == self.user_id,
+            m.deleted_at.is_(None),
+            self.conversations.live_exists(conversation_id),
+        )
+        row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
+        return row
+
+    async def remove(self, conversation_id: uuid.UUID, message_ids: list[uuid.UUID]) -> int:
+        """Delete rows of the user's conversation for good (items are removed, not hidden)."""
+        m = messages.c
+        stmt = delete(messages).where(
+            m.id.in_(message_ids),
+            m.conversation_id == conversation_id,
+            m.user_id == self.user_id,
+        )
+        return (await self.conn.execute(stmt)).rowcount
+
+    async def remove_all(self, conversation_id: uuid.UUID) -> int:
+        """Delete every row of the user's conversation for good; how many."""
+        m = messages.c
+        stmt = delete(messages).where(
+            m.conversation_id == conversation_id, m.user_id == self.user_id
+        )
+        return (await self.conn.execute(stmt)).rowcount
 
     async def exists(self, conversation_id: uuid.UUID, message_id: uuid.UUID) -> bool:
         stmt = select(func.count()).where(self._visible(conversation_id, message_id))

@@ -26,6 +26,7 @@ from convstore.kit.schemas import (
     SafeText,
     Schema,
     TimestampedSchema,
+    check_identifier,
     check_json,
     check_line,
     check_nesting,
@@ -163,8 +164,19 @@ def _check_unique_call_ids(calls: list[ToolCall] | None) -> None:
         raise ValueError("tool_calls: every tool call id must be unique")
 
 
+ConversationKey = Annotated[
+    str, Field(min_length=1, max_length=255), AfterValidator(check_identifier)
+]
+"""An application's own name for a conversation (a session id), kept exactly as given."""
+
+
 class ConversationCreate(Schema):
     title: ConversationTitle | None = None
+    key: ConversationKey | None = Field(
+        default=None,
+        description="Your own unique name for it (e.g. an agent's session id): unique among "
+        "your live conversations; find it again with `?key=`.",
+    )
     metadata: Metadata = _METADATA_FIELD
 
 
@@ -179,6 +191,7 @@ class ConversationUpdate(Schema):
 
 class ConversationRead(IDSchema, TimestampedSchema):
     title: str | None
+    key: str | None = None
     metadata: Metadata = _METADATA_FIELD
     messages_count: int = Field(description="Messages ever appended; the last message's seq.")
     last_message_at: datetime | None
@@ -200,6 +213,14 @@ class MessageRead(IDSchema, TimestampedSchema):
     metadata: Metadata = _METADATA_FIELD
     parent_id: uuid.UUID | None = None
     usage: JsonObject | None = None
+    item_type: str | None = Field(
+        default=None,
+        description="For a message added as an item: the item's type (`function_call`…).",
+    )
+    item_id: str | None = Field(default=None, description="For an item: its id.")
+    item: dict[str, JsonValue] | None = Field(
+        default=None, description="For an item: the item exactly as it was added."
+    )
 
 
 __all__ = [

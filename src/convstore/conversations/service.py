@@ -23,7 +23,7 @@ from convstore.conversations.schemas import (
     ToolCall,
     ToolResult,
 )
-from convstore.errors import InvalidInput, NotFound
+from convstore.errors import Conflict, InvalidInput, NotFound
 from convstore.kit import metrics
 from convstore.kit.pagination import (
     Page,
@@ -75,12 +75,46 @@ class ConversationService:
             {
                 "id": uuid7(),
                 "title": data.title,
+                "key": data.key,
                 "attributes": data.metadata,
                 "messages_count": 0,
                 "created_at": now,
                 "updated_at": now,
             }
         )
+        return conversation_read(row)
+
+    async def get_by_key(
+        self, conn: AsyncConnection, user_id: uuid.UUID, key: str
+    ) -> ConversationRead:
+        """The user's live conversation with this key; NotFound when none has it."""
+        row = await ConversationRepository(conn, user_id).get_by_key(key)
+        if row is None:
+            raise _not_found()
+        return conversation_read(row)
+
+    async def ensure(
+        self, conn: AsyncConnection, user_id: uuid.UUID, data: ConversationCreate, limits: Limits
+    ) -> ConversationRead:
+        """The user's live conversation with ``data.key``, created from ``data`` when there is
+        none (concurrent callers get the same one)."""
+        if data.key is None:
+            raise InvalidInput("is required", field="key")
+        check_metadata(data.metadata, limits, "metadata")
+        repo = ConversationRepository(conn, user_id)
+        now = utc_now()
+        values = {
+            "id": uuid7(),
+            "title": data.title,
+            "key": data.key,
+            "attributes": data.metadata,
+            "messages_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        row = await repo.insert_keyed(values) or await repo.get_by_key(data.key)
+        if row is None:  # created and deleted by another caller in between
+            raise _not_found()
         return conversation_read(row)
 
     async def get(
@@ -342,9 +376,14 @@ class MessageService:
     ) -> MessageRead:
         changes = data.model_dump(exclude_unset=True)
         repo = MessageRepository(conn, user_id)
-        role = await repo.get_role(conversation_id, message_id)
-        if role is None:
+        kind = await repo.get_kind(conversation_id, message_id)
+        if kind is None:
             raise NotFound("message not found")
+        role, item_type = kind
+        if item_type is not None:
+            raise Conflict(
+                "this message is an item, and items do not change: delete it and add another"
+            )
         if changes.get("tool_calls") and role != "assistant":
             raise InvalidInput("only assistant messages carry tool calls", field="tool_calls")
         if role in ("user", "system") and data.content is not None and not data.content.strip():
@@ -428,12 +467,24 @@ def message_read(row: Mapping[Any, Any]) -> MessageRead:
             "status": row["status"],
             "tool_calls": None if calls is None else [_tool_call(c) for c in calls],
             "tool_results": None if results is None else [_tool_result(r) for r in results],
-            "tool_call_id": row["tool_call_id"],
+            "tool_call_id": _tool_call_id(row),
             "metadata": row["attributes"],
             "parent_id": row["parent_id"],
             "usage": row["usage"],
+            "item_type": row["item_type"],
+            "item_id": row["item_id"],
+            "item": row["item"],
         },
     )
+
+
+def _tool_call_id(row: Mapping[Any, Any]) -> str | None:
+    """A tool message's call id; for a ``function_call_output`` item, the item's."""
+    if row["item_type"] == "function_call_output":
+        call_id: str | None = row["item"].get("call_id")
+        return call_id
+    tool_call_id: str | None = row["tool_call_id"]
+    return tool_call_id
 
 
 def conversation_read(row: Mapping[Any, Any]) -> ConversationRead:
@@ -446,6 +497,7 @@ def conversation_read(row: Mapping[Any, Any]) -> ConversationRead:
             "created_at": row["created_at"],
             "updated_at": row["updated_at"],
             "title": row["title"],
+            "key": row["key"],
             "metadata": row["attributes"],
             "messages_count": row["messages_count"],
             "last_message_at": row["last_message_at"],
@@ -472,6 +524,9 @@ def _new_row(item: MessageCreate, conversation_id: uuid.UUID, now: datetime) -> 
         "attributes": item.metadata,
         "parent_id": item.parent_id,
         "usage": item.usage,
+        "item_type": None,
+        "item_id": None,
+        "item": None,
         "created_at": now,
         "updated_at": now,
     }

@@ -1,0 +1,1 @@
+"""Items: what agents produce (the OpenAI Responses item model), stored in conversations."""
