@@ -51,6 +51,7 @@ from convstore.http.observe import install_observability
 from convstore.http.ratelimit import RateLimited, RateLimits
 from convstore.http.tracing import Tracing
 from convstore.http.tracing import wanted as tracing_wanted
+from convstore.items.router import router as items_router
 from convstore.kit.metrics import PoolGauges
 from convstore.store import Store
 from convstore.tasks.router import router as tasks_router
@@ -158,7 +159,8 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StandardHeadersMiddleware)  # the outermost: it sees every response
     app.include_router(health_router)
-    for router in (auth_router, api_keys_router, conversations_router, tasks_router, chat_router):
+    routers = (auth_router, api_keys_router, conversations_router, items_router, tasks_router)
+    for router in (*routers, chat_router):
         app.include_router(router, prefix=API_PREFIX)
     if mcp_app is not None:
         from convstore.mcp.http import mount

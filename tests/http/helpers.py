@@ -24,7 +24,7 @@ from tests.support.api import PASSWORD, Account
 
 API = "/api/v1"
 PROBLEM_JSON = "application/problem+json"
-ID_PARAMS = frozenset({"conversation_id", "message_id", "task_id", "key_id"})
+ID_PARAMS = frozenset({"conversation_id", "message_id", "task_id", "key_id", "item_id"})
 """Path parameters naming a tenant's object: every route taking one is in the BOLA matrix."""
 
 PUBLIC_OPERATIONS = frozenset(
@@ -65,6 +65,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "ExternalLoginRequest": {"id_token": "e30.e30.c2lnbmF0dXJlLWlzLWhlcmU"},
     "ChatRequest": {"content": "x"},
     "ApiKeyCreate": {"name": "x"},
+    "ItemsCreate": {"items": [{"type": "message", "role": "user", "content": "x"}]},
 }
 """A plausible valid body per body model, by class name (models accepting ``{}`` need none)."""
 
@@ -255,10 +256,12 @@ class Seeded:
     deleted_task: str
     tag: str
     api_key: str
+    item: str
 
     def ids(self) -> set[str]:
         return {
             self.api_key,
+            self.item,
             self.conversation,
             self.message,
             self.other_conversation,
@@ -320,6 +323,12 @@ async def seed(client: httpx.AsyncClient, account: Account) -> Seeded:
     deleted = await client.delete(f"{API}/tasks/{deleted_task}", headers=h)
     assert deleted.status_code == 204, deleted.text
     api_key = await created(client, account, f"{API}/api-keys", {"name": "seeded"})
+    items = await client.post(
+        f"{API}/conversations/{conv}/items",
+        json={"items": [{"type": "reasoning", "summary": [{"type": "summary_text", "text": "t"}]}]},
+        headers=h,
+    )
+    assert items.status_code == 201, items.text
     return Seeded(
         account,
         conv,
@@ -332,6 +341,7 @@ async def seed(client: httpx.AsyncClient, account: Account) -> Seeded:
         deleted_task,
         tag,
         api_key,
+        items.json()["items"][0]["id"],
     )
 
 

@@ -20,6 +20,14 @@ CREATE_BODIES: dict[str, Any] = {
         "metadata": {"k": "v"},
         "usage": {"total_tokens": 3},
     },
+    # A batch: its Location is the conversation's item list, which (in a fresh conversation)
+    # holds exactly the batch.
+    f"{API}/conversations/{{conversation_id}}/items": {
+        "items": [
+            {"type": "message", "role": "user", "content": "hi"},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        ]
+    },
     f"{API}/tasks": {
         "title": "located",
         "description": "d",
@@ -47,8 +55,11 @@ async def test_creates_answer_201_with_a_location_that_resolves(
             continue
         if body == "register":
             body = {"email": f"loc-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}
+        target = conv
+        if op.path.endswith("/items"):
+            target = await created(client, alice, f"{API}/conversations", {})
         response = await client.request(
-            op.method, op.url({"conversation_id": conv}), json=body, headers=owner.headers
+            op.method, op.url({"conversation_id": target}), json=body, headers=owner.headers
         )
         assert response.status_code == 201, (op.path, response.text)
         location = response.headers["location"]

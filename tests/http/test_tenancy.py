@@ -68,6 +68,7 @@ def variants(op: Operation, owner: Seeded, intruder: Seeded) -> dict[str, dict[s
             "message_id": owner.message,
             "task_id": owner.task,
             "key_id": owner.api_key,
+            "item_id": owner.item,
         },
         "soft-deleted": {
             "conversation_id": owner.deleted_conversation,
@@ -81,6 +82,14 @@ def variants(op: Operation, owner: Seeded, intruder: Seeded) -> dict[str, dict[s
         "intruder's message in owner's conversation": {
             "conversation_id": owner.conversation,
             "message_id": intruder.message,
+        },
+        "owner's item in intruder's conversation": {
+            "conversation_id": intruder.conversation,
+            "item_id": owner.item,
+        },
+        "intruder's item in owner's conversation": {
+            "conversation_id": owner.conversation,
+            "item_id": intruder.item,
         },
     }
     owned = owner.ids()

@@ -53,8 +53,18 @@ async def list_conversations(
     limit: Limit = 20,
     cursor: Cursor = None,
     include_deleted: bool = False,
+    key: Annotated[
+        str | None,
+        Query(
+            min_length=1, max_length=255, description="Only your live conversation with this key."
+        ),
+    ] = None,
 ) -> Page[ConversationRead]:
-    """Your conversations, most recent activity first."""
+    """Your conversations, most recent activity first; with `key`, the one live conversation
+    you gave that key (an empty page when none has it)."""
+    if key is not None:
+        found = await conversation_service.find_by_key(conn, user.id, key)
+        return Page[ConversationRead](items=[found] if found else [], has_more=False)
     return await conversation_service.list(
         conn, user.id, limit=limit, cursor=cursor, include_deleted=include_deleted
     )

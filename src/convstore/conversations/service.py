@@ -88,10 +88,17 @@ class ConversationService:
         self, conn: AsyncConnection, user_id: uuid.UUID, key: str
     ) -> ConversationRead:
         """The user's live conversation with this key; NotFound when none has it."""
-        row = await ConversationRepository(conn, user_id).get_by_key(key)
-        if row is None:
+        found = await self.find_by_key(conn, user_id, key)
+        if found is None:
             raise _not_found()
-        return conversation_read(row)
+        return found
+
+    async def find_by_key(
+        self, conn: AsyncConnection, user_id: uuid.UUID, key: str
+    ) -> ConversationRead | None:
+        """The user's live conversation with this key, if one has it."""
+        row = await ConversationRepository(conn, user_id).get_by_key(key)
+        return None if row is None else conversation_read(row)
 
     async def ensure(
         self, conn: AsyncConnection, user_id: uuid.UUID, data: ConversationCreate, limits: Limits
