@@ -33,6 +33,8 @@ from convstore.auth.secret import resolve_secret
 from convstore.auth.service import Auth
 from convstore.auth.tokens import AccessTokens, ExternalIssuer
 from convstore.commands.purge import purge_periodically
+from convstore.compat.errors import OpenAIErrors
+from convstore.compat.router import router as compat_router
 from convstore.config import Settings, get_settings
 from convstore.conversations.router import router as conversations_router
 from convstore.db import Database, create_engine
@@ -154,6 +156,7 @@ def create_app(
     app.add_exception_handler(Replay, _replay)
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(OpenAIErrors)  # /v1 answers OpenAI's error body (its 413 too)
     install_cors(app, settings)  # outside the body limit: its 413 carries the CORS headers
     install_observability(app, settings)  # inside the request id, which its lines carry
     app.add_middleware(RequestIdMiddleware)
@@ -162,6 +165,7 @@ def create_app(
     routers = (auth_router, api_keys_router, conversations_router, items_router, tasks_router)
     for router in (*routers, chat_router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(compat_router)  # /v1/conversations
     if mcp_app is not None:
         from convstore.mcp.http import mount
 

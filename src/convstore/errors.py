@@ -43,6 +43,13 @@ class Conflict(ConvstoreError):
     code = "conflict"
 
 
+class InProgress(Conflict):
+    """The same request (by its ``Idempotency-Key``) is still running: retrying soon is safe."""
+
+    code = "in_progress"
+    retry_after = 1
+
+
 class InvalidInput(ConvstoreError):
     """The input was rejected before anything was written; ``errors`` names each field."""
 

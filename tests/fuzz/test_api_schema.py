@@ -135,7 +135,11 @@ def test_every_operation_conforms(fuzz_api: FuzzApi, method: str, path: str) -> 
 
 
 def test_linked_scenarios_conform(fuzz_api: FuzzApi) -> None:
-    class Scenarios(fuzz_api.schema.as_state_machine()):  # type: ignore[misc]
+    # The scenarios chain the problem API's links; /v1 (OpenAI's shapes, no links) is fuzzed
+    # operation by operation above and driven by the openai client in tests/compat.
+    linked_api = fuzz_api.schema.exclude(path_regex="^/v1/")
+
+    class Scenarios(linked_api.as_state_machine()):  # type: ignore[misc]
         """Each scenario signs in an account of its own: what it finds (its lists, its
         idempotency keys) is what it made, so hypothesis' replay of it meets the same state."""
 

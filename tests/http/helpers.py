@@ -66,6 +66,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "ChatRequest": {"content": "x"},
     "ApiKeyCreate": {"name": "x"},
     "ItemsCreate": {"items": [{"type": "message", "role": "user", "content": "x"}]},
+    "OpenAIConversationUpdate": {"metadata": {"k": "v"}},
+    "OpenAIItemsCreate": {"items": [{"type": "message", "role": "user", "content": "x"}]},
 }
 """A plausible valid body per body model, by class name (models accepting ``{}`` need none)."""
 
@@ -154,6 +156,16 @@ def operations(app: FastAPI) -> list[Operation]:
             for method in sorted(ctx.methods or ()):
                 ops.append(Operation(method, cast(str, ctx.path), ctx))
     return ops
+
+
+OPENAI_PREFIX = "/v1/"
+"""The OpenAI-compatible API: its errors are OpenAI's error body, not problems (tests/compat)."""
+
+
+def problem_operations(app: FastAPI) -> list[Operation]:
+    """The operations whose errors are RFC 9457 problems: all but the OpenAI-compatible ones
+    (tests/compat checks those the same ways, against OpenAI's error body)."""
+    return [op for op in operations(app) if not op.path.startswith(OPENAI_PREFIX)]
 
 
 def other_routes(app: FastAPI) -> dict[str, str]:

@@ -26,7 +26,7 @@ from tests.http.helpers import (
     created,
     db_snapshot,
     error_fields,
-    operations,
+    problem_operations,
     sample_body,
     seed,
 )
@@ -239,7 +239,9 @@ async def test_undecodable_bodies_are_422_naming_body_on_every_route(
         "message_id": mine.message,
         "task_id": mine.task,
     }
-    targets = [(op.method, op.url(values)) for op in operations(app) if op.body_model is not None]
+    targets = [
+        (op.method, op.url(values)) for op in problem_operations(app) if op.body_model is not None
+    ]
     targets.append(("POST", f"{API}/auth/login"))
     assert len(targets) >= 12
     before = await db_snapshot(store, alice.id)
@@ -274,7 +276,7 @@ async def test_server_owned_fields_are_refused(
     }
     before_api = await api_snapshot(client, alice)
     before_db = await db_snapshot(store, alice.id)
-    body_ops = [op for op in operations(app) if op.body_model is not None]
+    body_ops = [op for op in problem_operations(app) if op.body_model is not None]
     assert len(body_ops) >= 10
     failures = []
     tried = 0
@@ -474,11 +476,11 @@ async def test_405_lists_every_method_of_the_path(
     app: FastAPI, client: httpx.AsyncClient, alice: Account
 ) -> None:
     by_path: dict[str, set[str]] = {}
-    for op in operations(app):
+    for op in problem_operations(app):
         by_path.setdefault(op.path, set()).add(op.method)
     for path, methods in by_path.items():
         unsupported = next(m for m in ("PUT", "PATCH", "DELETE", "POST") if m not in methods)
-        op = next(op for op in operations(app) if op.path == path)
+        op = next(op for op in problem_operations(app) if op.path == path)
         response = await client.request(unsupported, op.random_url(), headers=alice.headers)
         assert_problem(response, 405, "method_not_allowed")
         allowed = {m.strip() for m in response.headers["allow"].split(",")}

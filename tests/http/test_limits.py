@@ -18,7 +18,7 @@ from tests.http.helpers import (
     created,
     db_snapshot,
     error_fields,
-    operations,
+    problem_operations,
 )
 from tests.support.api import Account, api_settings, client_for, register, running_app
 
@@ -39,7 +39,9 @@ async def test_page_size_default_max_and_refusals(
             f"{API}/conversations/{conv}/messages",
             {"role": "user", "content": f"m{i}"},
         )
-    lists = [op for op in operations(app) if op.method == "GET" and "limit" in op.query_params]
+    lists = [
+        op for op in problem_operations(app) if op.method == "GET" and "limit" in op.query_params
+    ]
     assert {op.path for op in lists} >= {
         f"{API}/conversations",
         f"{API}/tasks",

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from convstore.app import create_app
-from tests.http.helpers import API, PROBLEM_JSON, Operation, operations
+from tests.http.helpers import API, PROBLEM_JSON, Operation, operations, problem_operations
 from tests.support.api import api_settings, client_for
 
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -65,7 +65,7 @@ async def test_openapi_describes_every_route(app: FastAPI, client: httpx.AsyncCl
     problem = doc["components"]["schemas"]["Problem"]
     assert {"type", "title", "status", "detail", "code"} <= set(problem["required"])
     failures: list[str] = []
-    ops = operations(app)
+    ops = problem_operations(app)
     assert len(ops) >= 30
     for op in ops:
         operation = doc["paths"].get(op.path, {}).get(op.method.lower())
@@ -113,7 +113,7 @@ async def test_openapi_documents_conflicts_and_undecodable_bodies(
     reading a JSON body a 422 that says a body not UTF-8 or nested too deep is one too."""
     doc = (await client.get("/openapi.json")).json()
     failures = []
-    for op in operations(app):
+    for op in problem_operations(app):
         responses = doc["paths"][op.path][op.method.lower()]["responses"]
         key = (op.method, op.path)
         if (key in CONFLICTS or "idempotency-key" in op.header_params) and not (
@@ -126,7 +126,7 @@ async def test_openapi_documents_conflicts_and_undecodable_bodies(
             if not ("UTF-8" in described and "64 levels" in described):
                 failures.append(f"{op}: the 422 does not mention undecodable bodies")
     assert not failures, "\n".join(failures)
-    assert len([op for op in operations(app) if (op.method, op.path) in CONFLICTS]) == 3
+    assert len([op for op in problem_operations(app) if (op.method, op.path) in CONFLICTS]) == 3
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.http.helpers import assert_problem, operations, sample_body
+from tests.http.helpers import assert_problem, problem_operations, sample_body
 
 BAD_CREDENTIALS = {
     "no header": {},
@@ -21,7 +21,7 @@ BAD_CREDENTIALS = {
 async def test_authenticated_routes_answer_401(
     app: FastAPI, client: httpx.AsyncClient, credentials: str
 ) -> None:
-    protected = [op for op in operations(app) if op.needs_auth]
+    protected = [op for op in problem_operations(app) if op.needs_auth]
     assert len(protected) >= 20
     failures = []
     for op in protected:

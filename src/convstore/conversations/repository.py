@@ -315,6 +315,18 @@ class ConversationRepository:
             params["at"], params["last_id"] = after
         return await _recent_query(include_deleted, after is not None).fetch(self.conn, params)
 
+    async def list_created(
+        self, *, limit: int, after: uuid.UUID | None, ascending: bool
+    ) -> list[RowMapping]:
+        """Up to ``limit`` live conversations in creation order (their ids are time-ordered),
+        oldest or newest first, strictly after conversation ``after`` in that order."""
+        t = conversations.c
+        stmt = self.get_readable_statement()
+        if after is not None:
+            stmt = stmt.where(t.id > after if ascending else t.id < after)
+        stmt = stmt.order_by(t.id.asc() if ascending else t.id.desc()).limit(limit)
+        return list((await self.conn.execute(stmt)).mappings())
+
     async def reserve_seqs(
         self,
         conversation_id: uuid.UUID,

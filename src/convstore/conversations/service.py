@@ -164,6 +164,24 @@ class ConversationService:
             items=items, next_cursor=next_cursor, has_more=has_more
         )
 
+    async def list_created(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        *,
+        after: uuid.UUID | None,
+        limit: int,
+        ascending: bool,
+    ) -> tuple[Sequence[ConversationRead], bool]:
+        """Live conversations in creation order, strictly after conversation ``after`` (one of
+        the user's, deleted or not: invalid input naming ``after`` otherwise); whether more
+        follow."""
+        repo = ConversationRepository(conn, user_id)
+        if after is not None and await repo.get(after, include_deleted=True) is None:
+            raise InvalidInput("is not one of your conversations", field="after")
+        rows = await repo.list_created(limit=limit + 1, after=after, ascending=ascending)
+        return [conversation_read(r) for r in rows[:limit]], len(rows) > limit
+
     async def update(
         self,
         conn: AsyncConnection,

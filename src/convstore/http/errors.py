@@ -17,7 +17,13 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from convstore.errors import ConvstoreError, FieldError, InvalidCredentials, InvalidInput
+from convstore.errors import (
+    ConvstoreError,
+    FieldError,
+    InProgress,
+    InvalidCredentials,
+    InvalidInput,
+)
 from convstore.kit.jsoninput import MAX_JSON_DEPTH
 
 PROBLEM_JSON = "application/problem+json"
@@ -113,11 +119,11 @@ def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
 
 async def _convstore_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ConvstoreError)
-    headers = (
-        {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        if isinstance(exc, InvalidCredentials)
-        else None
-    )
+    headers = None
+    if isinstance(exc, InvalidCredentials):
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    elif isinstance(exc, InProgress):
+        headers = {"Retry-After": str(exc.retry_after)}
     errors = list(exc.errors) if isinstance(exc, InvalidInput) else None
     if exc.status_code >= 500:
         log.warning("%s: %s", type(exc).__name__, exc.message)

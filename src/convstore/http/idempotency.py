@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.auth.repository import IdempotencyRepository
-from convstore.errors import Conflict, ConvstoreError, InvalidInput
+from convstore.errors import ConvstoreError, InProgress, InvalidInput
 from convstore.kit.types import utc_now
 
 KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
@@ -64,13 +64,13 @@ class Idempotency:
                 return
             row = await repo.get(self.key)
         if row is None:
-            raise Conflict("a request with this Idempotency-Key is in progress; retry shortly")
+            raise InProgress("a request with this Idempotency-Key is in progress; retry shortly")
         if row["request_hash"] != digest:
             raise InvalidInput(
                 "this key was used with a different request", field="Idempotency-Key"
             )
         if row["status_code"] is None:
-            raise Conflict("a request with this Idempotency-Key is in progress; retry shortly")
+            raise InProgress("a request with this Idempotency-Key is in progress; retry shortly")
         raise Replay(row["status_code"], row["response_body"], row["location"])
 
     async def record(self, status_code: int, body: BaseModel, location: str | None) -> None:
