@@ -90,6 +90,14 @@ async def test_users_commands(kind: str, tmp_path: Path) -> None:
         assert ok(rest).split()[1] == "bo@example.com"
         assert rest.stderr == ""
 
+        only_bo = run("users", "list", "--email-prefix", "BO@", url=url, cwd=tmp_path)
+        assert [line.split()[1] for line in ok(only_bo).splitlines()] == ["bo@example.com"]
+        assert ok(run("users", "list", "--disabled", url=url, cwd=tmp_path)) == ""
+        active = ok(run("users", "list", "--active", url=url, cwd=tmp_path))
+        assert len(active.splitlines()) == 2
+        blank = run("users", "list", "--email-prefix", " ", url=url, cwd=tmp_path)
+        assert (blank.returncode, blank.stderr) == (2, "error: email_prefix: must not be blank\n")
+
         assert "role: user" in ok(run("users", "show", ann_id, url=url, cwd=tmp_path))
         ok(run("users", "set-role", "ann@example.com", "admin", url=url, cwd=tmp_path))
         bad_role = run("users", "set-role", ann_id, "root", url=url, cwd=tmp_path)
@@ -102,6 +110,8 @@ async def test_users_commands(kind: str, tmp_path: Path) -> None:
         async with convstore.open(url, settings=fast_settings()) as store:
             account = await store.users.get(ann_id)
             assert (account.role, account.is_active) == ("admin", False)
+        disabled = ok(run("users", "list", "--disabled", url=url, cwd=tmp_path))
+        assert disabled.split()[:2] == [ann_id, "ann@example.com"]
         assert ok(run("users", "enable", ann_id, url=url, cwd=tmp_path)).split()[3] == "active"
 
         refused = run("users", "delete", ann_id, url=url, cwd=tmp_path)

@@ -57,6 +57,7 @@ from convstore.items.router import router as items_router
 from convstore.kit.metrics import PoolGauges
 from convstore.store import Store
 from convstore.tasks.router import router as tasks_router
+from convstore.users.router import router as admin_users_router
 from convstore.web import install_web
 
 if TYPE_CHECKING:
@@ -162,7 +163,14 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StandardHeadersMiddleware)  # the outermost: it sees every response
     app.include_router(health_router)
-    routers = (auth_router, api_keys_router, conversations_router, items_router, tasks_router)
+    routers = (
+        auth_router,
+        api_keys_router,
+        conversations_router,
+        items_router,
+        tasks_router,
+        admin_users_router,
+    )
     for router in (*routers, chat_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(compat_router)  # /v1/conversations

@@ -34,6 +34,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from rich.console import Console
 from rich.table import Table
 
 from convstore import __version__, migrate
@@ -237,7 +238,11 @@ def api_keys_list(email: Email, database_url: DatabaseUrl = None) -> None:
                     cursor = page.next_cursor
 
     keys = _run(go)
-    table = Table("id", "name", "prefix", "created", "expires", "last used", box=None)
+    table = Table(box=None)
+    # The id is what `revoke` takes: never cut or wrapped, whatever the terminal's width.
+    table.add_column("id", no_wrap=True, min_width=36)
+    for heading in ("name", "prefix", "created", "expires", "last used"):
+        table.add_column(heading)
     for key in keys:
         table.add_row(
             str(key.id),
@@ -247,7 +252,9 @@ def api_keys_list(email: Email, database_url: DatabaseUrl = None) -> None:
             _when(key.expires_at),
             _when(key.last_used_at),
         )
-    console.print(table if keys else "no API keys")
+    # Piped or captured, the table keeps its full width (Rich would assume 80 columns).
+    out = console if console.is_terminal else Console(width=160)
+    out.print(table if keys else "no API keys")
 
 
 def _when(at: datetime | None) -> str:

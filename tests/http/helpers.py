@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Table, select
 
 from convstore import Store
-from convstore.http.deps import current_user
+from convstore.http.deps import admin_user, current_user
 from convstore.models import Base
 from tests.support.api import PASSWORD, Account
 
@@ -26,6 +26,9 @@ API = "/api/v1"
 PROBLEM_JSON = "application/problem+json"
 ID_PARAMS = frozenset({"conversation_id", "message_id", "task_id", "key_id", "item_id"})
 """Path parameters naming a tenant's object: every route taking one is in the BOLA matrix."""
+ADMIN_PARAMS = frozenset({"user_id"})
+"""Path parameters of the admin routes (an account, named by an admin): these routes are not in
+the BOLA matrix; ``test_tenancy`` checks that each answers a non-admin as an unknown path."""
 
 PUBLIC_OPERATIONS = frozenset(
     {
@@ -134,6 +137,11 @@ class Operation:
         return current_user in set(_dependency_calls(self.context.dependant))
 
     @property
+    def needs_admin(self) -> bool:
+        """Whether the route is for admins only (it depends on ``admin_user``)."""
+        return admin_user in set(_dependency_calls(self.context.dependant))
+
+    @property
     def success_status(self) -> int:
         return int(self.context.status_code or 200)
 
@@ -193,7 +201,10 @@ def other_routes(app: FastAPI) -> dict[str, str]:
 
 def classify(op: Operation) -> str:
     """``matrix`` (an authenticated route with an object id: the BOLA matrix covers it),
-    ``public`` (allowlisted), ``authenticated`` (signed-in, no object id), or ``unclassified``."""
+    ``admin`` (for admins only, with no id or an account's), ``public`` (allowlisted),
+    ``authenticated`` (signed-in, no object id), or ``unclassified``."""
+    if op.needs_admin:
+        return "admin" if set(op.path_params) <= ADMIN_PARAMS else "unclassified"
     if op.path_params:
         if set(op.path_params) <= ID_PARAMS and op.needs_auth:
             return "matrix"

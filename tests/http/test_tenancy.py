@@ -196,6 +196,51 @@ def test_every_route_is_classified(app: FastAPI) -> None:
     assert sum(kind == "matrix" for kind in kinds.values()) >= 14
 
 
+# ---- admin routes --------------------------------------------------------------------------------
+
+
+def admin_probes(op: Operation, target: uuid.UUID) -> list[str]:
+    """The URLs to try on an admin operation: a real account's id, a missing one, not an id."""
+    if not op.path_params:
+        return [op.path]
+    return [op.url({"user_id": value}) for value in (target, uuid.uuid4(), "not-an-id")]
+
+
+async def test_admin_routes_answer_a_non_admin_as_an_unknown_path(
+    app: FastAPI, client: httpx.AsyncClient, store: Store, alice: Account, bob: Account
+) -> None:
+    """To a signed-in non-admin (an access token or an API key) every admin operation, with any
+    id and any query, is the 404 of a path that does not exist, and changes nothing."""
+    await seed(client, alice)
+    key = await client.post(f"{API}/api-keys", json={"name": "probe"}, headers=bob.headers)
+    assert key.status_code == 201, key.text
+    callers = {"token": bob.headers, "api key": {"Authorization": f"Bearer {key.json()['key']}"}}
+    before = await db_snapshot(store, alice.id)
+    admin_ops = [op for op in operations(app) if classify(op) == "admin"]
+    assert {str(op) for op in admin_ops} == {
+        f"GET {API}/admin/users",
+        f"GET {API}/admin/users/{{user_id}}",
+        f"POST {API}/admin/users/{{user_id}}/disable",
+        f"POST {API}/admin/users/{{user_id}}/enable",
+    }, "a new admin route: check that it is here, then update this list"
+    findings, checked = [], 0
+    for op in admin_ops:
+        for caller, headers in callers.items():
+            unknown = await client.request(op.method, f"{API}/no-such-path", headers=headers)
+            assert unknown.status_code == 404, unknown.text
+            for url in admin_probes(op, alice.id):
+                for query in ({}, {"limit": "0", "email_prefix": alice.email}, {"cursor": "x"}):
+                    answer = await client.request(op.method, url, params=query, headers=headers)
+                    checked += 1
+                    if answer.status_code != 404 or answer.content != unknown.content:
+                        findings.append(f"{op} {url} {query} [{caller}]: {answer.text}")
+                    elif _comparable_headers(answer) != _comparable_headers(unknown):
+                        findings.append(f"{op} {url} {query} [{caller}]: headers differ")
+    assert not findings, "\n".join(findings)
+    assert checked == 2 * 3 * (1 + 3 * 3)
+    assert await db_snapshot(store, alice.id) == before
+
+
 def test_an_unauthenticated_route_fails_classification(tmp_path: Path) -> None:
     extended = create_app(api_settings(f"sqlite:///{tmp_path / 'unused.db'}"))
 

@@ -42,6 +42,7 @@ from tests.http.helpers import (
     assert_problem,
     db_snapshot,
     operations,
+    owned_tables,
     seed,
 )
 from tests.http.test_tenancy import PROBE_PATH, bola_matrix, leaky_probe, matrix_operations
@@ -331,3 +332,33 @@ async def test_external_identities_work_as_the_app_role(deployed: Deployed) -> N
                 headers={"Authorization": f"Bearer {bearer_token}"},
             )
             assert mine.status_code == 201, mine.text
+
+
+async def test_the_admin_routes_work_as_the_app_role(
+    rls_client: httpx.AsyncClient, owner_store: Store
+) -> None:
+    """Disabling revokes the account's refresh tokens, which are under row-level security: the
+    change runs in a transaction acting for that account, not for the admin."""
+    c = rls_client
+    admin, bob = await register(c), await register(c)
+    await owner_store.users.update(admin.id, role="admin")
+    users = f"{API}/admin/users"
+    listed = await _ok(
+        await c.get(users, params={"email_prefix": bob.email}, headers=admin.headers)
+    )
+    assert [u["id"] for u in listed["items"]] == [str(bob.id)]
+    assert (await _ok(await c.get(f"{users}/{bob.id}", headers=admin.headers)))["is_active"]
+
+    off = await _ok(await c.post(f"{users}/{bob.id}/disable", headers=admin.headers))
+
+    assert off["is_active"] is False
+    assert (await c.get(f"{API}/auth/me", headers=bob.headers)).status_code == 401
+    refresh = await c.post(f"{API}/auth/refresh", json={"refresh_token": bob.refresh_token})
+    assert refresh.status_code == 401
+    revoked = await db_snapshot(owner_store, bob.id)
+    assert revoked["refresh_tokens"]
+    at = [c.name for c in owned_tables()["refresh_tokens"].c].index("revoked_at")
+    assert all(row[at] is not None for row in revoked["refresh_tokens"])
+    assert (await _ok(await c.post(f"{users}/{bob.id}/enable", headers=admin.headers)))["is_active"]
+    login = {"email": bob.email, "password": bob.password}
+    assert (await c.post(f"{API}/auth/login", json=login)).status_code == 200

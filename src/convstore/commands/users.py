@@ -19,9 +19,10 @@ import typer
 
 from convstore.commands import common
 from convstore.kit.pagination import MAX_PAGE_SIZE
+from convstore.kit.validation import parse
 from convstore.store import Store
 from convstore.store import open as open_store
-from convstore.users.schemas import UserRead, UserRole
+from convstore.users.schemas import UserFilter, UserRead, UserRole
 from convstore.users.service import user as user_service
 
 T = TypeVar("T")
@@ -111,6 +112,13 @@ def list_users(
     after: Annotated[
         str | None, typer.Option(help="Continue after this user id (the last one printed).")
     ] = None,
+    email_prefix: Annotated[
+        str | None, typer.Option("--email-prefix", help="Only emails starting with this.")
+    ] = None,
+    active: Annotated[
+        bool | None,
+        typer.Option("--active/--disabled", help="Only active, or only disabled, accounts."),
+    ] = None,
     database_url: common.DatabaseUrl = None,
 ) -> None:
     """List the accounts, oldest first, one page at a time."""
@@ -120,8 +128,10 @@ def list_users(
         raise common.fail("--after is not a user id") from None
 
     async def go(store: Store) -> list[UserRead]:
+        # Inside the command's run: a refused filter is one line naming it.
+        filters = parse(UserFilter, {"email_prefix": email_prefix, "is_active": active})
         async with store.reading() as conn:
-            return await user_service.list(conn, limit=limit + 1, after=start)
+            return await user_service.list(conn, limit=limit + 1, after=start, filters=filters)
 
     page = _in_store(database_url, go)
     for account in page[:limit]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
 from convstore.apikeys.service import api_key as api_key_service
@@ -148,6 +149,24 @@ async def session_user(request: Request, user: CurrentUser) -> UserRead:
 
 
 SessionUser = Annotated[UserRead, Depends(session_user)]
+
+
+async def admin_user(request: Request, user: CurrentUser) -> UserRead:
+    """The signed-in user, when they are an ``admin``.
+
+    Anyone else gets the very 404 an unknown path gets (Starlette's own, through the same
+    handler): the admin routes are not there for them, and no user id can be probed through
+    them. An admin must sign in with an access token: an API key gets 403, so a leaked key
+    cannot disable accounts.
+    """
+    if user.role != "admin":
+        raise StarletteHTTPException(status.HTTP_404_NOT_FOUND)
+    if request.state.api_key_id is not None:
+        raise PermissionDenied("this needs a signed-in session; an API key cannot do it")
+    return user
+
+
+AdminUser = Annotated[UserRead, Depends(admin_user)]
 
 
 async def read_conn(request: Request, user: CurrentUser) -> AsyncIterator[AsyncConnection]:

@@ -41,8 +41,17 @@ class UserRepository:
         stmt = update(users).where(users.c.id == user_id).values(**values).returning(*USER_COLUMNS)
         return (await self.conn.execute(stmt)).mappings().one_or_none()
 
-    async def list_page(self, *, limit: int, after: uuid.UUID | None) -> list[RowMapping]:
-        """Up to ``limit`` users in id order (creation order: ids are UUIDv7), after ``after``.
+    async def list_page(
+        self,
+        *,
+        limit: int,
+        after: uuid.UUID | None,
+        email_prefix: str | None = None,
+        is_active: bool | None = None,
+    ) -> list[RowMapping]:
+        """Up to ``limit`` users in id order (creation order: ids are UUIDv7), after ``after``,
+        optionally only those whose email starts with ``email_prefix`` (lower case, matched
+        literally: ``%`` and ``_`` are not wildcards) or whose ``is_active`` is the one given.
 
         Operator-only: the users table is the root of ownership and carries no row-level
         policy; only the admin API and the operator commands list it.
@@ -50,6 +59,10 @@ class UserRepository:
         stmt = select(*USER_COLUMNS).order_by(users.c.id).limit(limit)
         if after is not None:
             stmt = stmt.where(users.c.id > after)
+        if email_prefix:
+            stmt = stmt.where(users.c.email.startswith(email_prefix, autoescape=True))
+        if is_active is not None:
+            stmt = stmt.where(users.c.is_active.is_(is_active))
         return list((await self.conn.execute(stmt)).mappings())
 
     async def delete(self, user_id: uuid.UUID) -> bool:

@@ -26,6 +26,13 @@ Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(_normalize_ema
 """An email address, compared and stored in lower case."""
 Password = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
 """A password exactly as typed: 8 to 128 characters, no composition rules, never trimmed."""
+EmailPrefix = Annotated[
+    str,
+    Field(min_length=1, max_length=320),
+    AfterValidator(check_line),
+    AfterValidator(_normalize_email),
+]
+"""The start of an email address, compared in lower case."""
 UserName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_line)]
 UserRole = Literal["user", "admin"]
 IDENTITY_MAX_LENGTH = 255
@@ -51,6 +58,14 @@ class UserUpdate(Schema):
     password: Password | None = Field(default=None, repr=False)
     name: UserName | None = None
     role: UserRole | None = None
+    is_active: bool | None = None
+
+
+class UserFilter(Schema):
+    """The admin list's filters: an email prefix (compared in lower case, taken literally)
+    and the account's state."""
+
+    email_prefix: EmailPrefix | None = None
     is_active: bool | None = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -9,13 +10,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.auth.repository import RefreshTokenRepository
 from convstore.errors import Conflict, InvalidInput, NotFound
+from convstore.kit.pagination import Page, decode_cursor, encode_cursor
 from convstore.kit.types import utc_now, uuid7
 from convstore.users.repository import UserRepository
-from convstore.users.schemas import UserCreate, UserRead, UserUpdate
+from convstore.users.schemas import UserCreate, UserFilter, UserRead, UserUpdate
 
 
 def _not_found() -> NotFound:
     return NotFound("user not found")
+
+
+def _decode_id(key: list[Any]) -> uuid.UUID:
+    try:
+        (last_id,) = key
+        return uuid.UUID(last_id)
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidInput("malformed cursor", field="cursor") from None
 
 
 class UserService:
@@ -85,17 +95,59 @@ class UserService:
         return UserRead.model_validate(row)
 
     async def list(
-        self, conn: AsyncConnection, *, limit: int, after: uuid.UUID | None = None
+        self,
+        conn: AsyncConnection,
+        *,
+        limit: int,
+        after: uuid.UUID | None = None,
+        filters: UserFilter | None = None,
     ) -> list[UserRead]:
         """A page of every user, oldest first (operators only: the admin API and CLI)."""
-        rows = await UserRepository(conn).list_page(limit=limit, after=after)
+        filters = filters or UserFilter()
+        rows = await UserRepository(conn).list_page(
+            limit=limit, after=after, email_prefix=filters.email_prefix, is_active=filters.is_active
+        )
         return [UserRead.model_validate(row) for row in rows]
 
-    async def set_active(self, conn: AsyncConnection, user_id: uuid.UUID, active: bool) -> UserRead:
-        """Enable or disable the account. A disabled user's access tokens stop working at the
-        next request (each one checks ``is_active``) and their refresh tokens are revoked, so
-        enabling again does not bring old sessions back. ``conn`` must act as ``user_id``
-        (the refresh tokens are under row-level security)."""
+    async def page(
+        self, conn: AsyncConnection, filters: UserFilter, *, limit: int, cursor: str | None
+    ) -> Page[UserRead]:
+        """Every user matching ``filters``, oldest first, keyset-paged (the admin API).
+
+        A cursor only continues the list it came from: with other filters it is refused.
+        """
+        digest = hashlib.sha256(filters.model_dump_json().encode()).hexdigest()[:16]
+        scope = f"admin-users:{digest}"
+        after = _decode_id(decode_cursor(cursor, scope)) if cursor is not None else None
+        rows = await self.list(conn, limit=limit + 1, after=after, filters=filters)
+        items, has_more = rows[:limit], len(rows) > limit
+        next_cursor = encode_cursor(scope, [str(items[-1].id)]) if has_more else None
+        return Page(items=items, next_cursor=next_cursor, has_more=has_more)
+
+    async def set_active(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        active: bool,
+        *,
+        actor_id: uuid.UUID | None = None,
+    ) -> UserRead:
+        """Enable or disable the account. A disabled user's access tokens and API keys stop
+        working at the next request (each one checks ``is_active``) and their refresh tokens
+        are revoked, so enabling again does not bring old sessions back (API keys do work
+        again). ``conn`` must act as ``user_id`` (the refresh tokens are under row-level
+        security).
+
+        Args:
+            actor_id: the admin making the change, when it is one (the API); None for the
+                operator's command.
+
+        Raises:
+            Conflict: an admin disabling their own account (they would lock themselves out).
+            NotFound: no such user.
+        """
+        if not active and actor_id == user_id:
+            raise Conflict("you cannot disable your own account")
         row = await UserRepository(conn).update(
             user_id, {"is_active": active, "updated_at": utc_now()}
         )
