@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, int]] = [
     ("*/router.py", INTERFACES),
     ("http/*", INTERFACES),
     ("mcp/*", INTERFACES),
+    ("integrations/*", INTERFACES),
     ("web/*", INTERFACES),
     ("assistant/terminal.py", INTERFACES),
     # The rules: services and the flows built on them; they take a connection.
