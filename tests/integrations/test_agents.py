@@ -49,7 +49,7 @@ def _script() -> list[Any]:
     ]
 
 
-async def _run_script(session: Session) -> tuple[list[Any], list[str]]:
+async def _run_script(session: Session, *, streamed: bool = False) -> tuple[list[Any], list[str]]:
     """Run the three turns; what the model received each call, and the final outputs."""
     tasks: list[str] = []
 
@@ -70,8 +70,14 @@ async def _run_script(session: Session) -> tuple[list[Any], list[str]]:
     )
     outputs = []
     for turn in TURNS:
-        result = await Runner.run(agent, turn, session=session)
-        outputs.append(str(result.final_output))
+        if streamed:
+            stream = Runner.run_streamed(agent, turn, session=session)
+            async for _ in stream.stream_events():
+                pass
+            outputs.append(str(stream.final_output))
+        else:
+            result = await Runner.run(agent, turn, session=session)
+            outputs.append(str(result.final_output))
     model.assert_complete()
     return [copy.deepcopy(call.input) for call in model.calls], outputs
 
@@ -111,6 +117,20 @@ async def test_runner_replays_what_sqlite_session_replays(me: UserScope, tmp_pat
     again = ConvstoreSession(session.session_id, me)
     assert await again.get_items(limit=2) == expected_items[-2:]
     assert again.conversation_id == session.conversation_id
+
+
+async def test_streamed_runs_replay_what_sqlite_session_replays(
+    me: UserScope, tmp_path: Path
+) -> None:
+    reference = SQLiteSession("same", tmp_path / "reference.db")
+    try:
+        expected = await _run_script(reference, streamed=True)
+        expected_items = await reference.get_items()
+    finally:
+        reference.close()
+    session = _session(me)
+    assert await _run_script(session, streamed=True) == expected
+    assert await session.get_items() == expected_items
 
 
 async def test_run_config_limit_and_settings_limit(me: UserScope) -> None:

@@ -24,6 +24,7 @@ from langchain_core.messages import (
     HumanMessage,
     SystemMessage,
     ToolMessage,
+    message_chunk_to_message,
 )
 from langchain_core.messages.tool import tool_call
 from langchain_core.outputs import ChatResult
@@ -235,8 +236,9 @@ def _replies() -> list[AIMessage]:
 
 def _chain(
     get_history: Callable[[str], BaseChatMessageHistory],
+    replies: list[AIMessage] | None = None,
 ) -> tuple[RunnableWithMessageHistory, RecordingFakeChatModel]:
-    model = RecordingFakeChatModel(messages=iter(_replies()))
+    model = RecordingFakeChatModel(messages=iter(replies or _replies()))
     prompt = ChatPromptTemplate.from_messages(
         [
             ("system", "You keep tasks."),
@@ -256,19 +258,27 @@ def _chain(
 
 
 def _without_ids(messages: list[BaseMessage]) -> list[BaseMessage]:
-    """Messages with the run ids LangChain gives model outputs taken out (they differ by run)."""
-    return [m.model_copy(update={"id": None}) for m in messages]
+    """Messages with the run ids LangChain gives model outputs taken out (they differ by run),
+    a streamed reply's chunks added up as the message they make."""
+    return [message_chunk_to_message(m).model_copy(update={"id": None}) for m in messages]
 
 
-def _reference() -> tuple[list[list[BaseMessage]], list[BaseMessage]]:
+def _reference(
+    replies: list[AIMessage] | None = None, *, stream: bool = False
+) -> tuple[list[list[BaseMessage]], list[BaseMessage]]:
     """The script through LangChain's own in-memory history (deprecated since 1.6.4, like the
     base class, which keeps working until 2.0)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LangChainDeprecationWarning)
         memory = InMemoryChatMessageHistory()
-    chain, model = _chain(lambda _: memory)
+    chain, model = _chain(lambda _: memory, replies)
     for turn in TURNS:
-        chain.invoke({"input": turn}, config={"configurable": {"session_id": "x"}})
+        given = {"input": turn}
+        config: Any = {"configurable": {"session_id": "x"}}
+        if stream:
+            list(chain.stream(given, config=config))
+        else:
+            chain.invoke(given, config=config)
     return [_without_ids(s) for s in model.seen], _without_ids(memory.messages)
 
 
@@ -283,6 +293,24 @@ async def test_runnable_async_matches_in_memory_history(me: UserScope) -> None:
     assert _without_ids(stored) == expected_history
     assert len(stored) == 11
     assert all(m.id is not None for m in stored if isinstance(m, AIMessage))
+
+
+async def test_runnable_streamed_stores_the_whole_reply(me: UserScope) -> None:
+    """Streaming hands the history the reply's chunks added up: stored as the message."""
+    replies = _replies()
+    replies[0].content = "Adding milk."  # the scripted model streams no reply without text
+    expected_seen, expected_history = _reference(copy.deepcopy(replies), stream=True)
+    session_id = f"lc-{uuid.uuid4().hex}"
+    chain, model = _chain(lambda sid: ConvstoreChatMessageHistory(sid, me), replies)
+    for turn in TURNS:
+        config: Any = {"configurable": {"session_id": session_id}}
+        chunks = [c async for c in chain.astream({"input": turn}, config=config)]
+        assert chunks
+    assert [_without_ids(s) for s in model.seen] == expected_seen
+    stored = await ConvstoreChatMessageHistory(session_id, me).aget_messages()
+    assert stored[-1].content == "You're welcome."
+    # In memory the history keeps the chunks the stream added up; convstore the message.
+    assert _without_ids(stored) == expected_history
 
 
 async def test_runnable_sync_from_a_worker_thread_matches(me: UserScope) -> None:

@@ -37,6 +37,7 @@ from langchain_core.messages import (  # noqa: E402
     HumanMessage,
     SystemMessage,
     ToolMessage,
+    message_chunk_to_message,
     message_to_dict,
     messages_from_dict,
 )
@@ -82,7 +83,8 @@ def _extras(message: BaseMessage) -> dict[str, Any]:
 
 
 def to_items(message: BaseMessage) -> list[dict[str, Any]]:
-    """The items that store ``message``."""
+    """The items that store ``message`` (a chunk as the message it completes)."""
+    message = message_chunk_to_message(message)
     extras = _extras(message)
     content = message.content
     if not _content_fits(content):
