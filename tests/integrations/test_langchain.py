@@ -169,6 +169,30 @@ def test_from_items_keeps_a_group_cut_short() -> None:
     ]
 
 
+def test_from_items_reads_a_broken_langchain_key_as_a_plain_item() -> None:
+    items = [
+        {
+            "type": "message",
+            "role": "user",
+            "content": "hi",
+            "langchain": {"type": "human", "additional_kwargs": "x"},
+        },
+        {"type": "message", "role": "assistant", "content": "yo", "langchain": "not an object"},
+        {
+            "type": "function_call_output",
+            "call_id": "c",
+            "output": "x",
+            "langchain": {"type": "tool", "status": 3},
+        },
+        {"type": "langchain.message", "message": {"type": "nonsense"}},
+    ]
+    assert from_items(items) == [
+        HumanMessage(content="hi"),
+        AIMessage(content="yo"),
+        ToolMessage(content="x", tool_call_id="c"),
+    ]
+
+
 async def test_two_users_one_session_id_are_separate(me: UserScope, them: UserScope) -> None:
     session_id = f"shared-{uuid.uuid4().hex}"
     mine = ConvstoreChatMessageHistory(session_id, me)

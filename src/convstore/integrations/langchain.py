@@ -157,89 +157,97 @@ def _call(item: dict[str, Any]) -> ToolCall:
 
 def from_items(items: Sequence[dict[str, Any]]) -> list[BaseMessage]:
     """The LangChain messages of a conversation's items, in order: the adapter's own exactly,
-    others as the nearest messages (``reasoning`` and kinds LangChain has none for left out)."""
+    others as the nearest messages (``reasoning`` and kinds LangChain has none for left out;
+    an item whose ``langchain`` key does not make a message is read like any other)."""
     messages: list[BaseMessage] = []
     loose_ai = False  # whether messages[-1] is an assistant message read from a plain item
     i = 0
     while i < len(items):
         item = items[i]
+        try:
+            own = _own(item, items[i + 1 :])
+        except (KeyError, TypeError, ValueError):  # ValueError: pydantic's ValidationError
+            own = None
+        if own is not None:
+            message, used = own
+            messages.append(message)
+            i += used
+            loose_ai = False
+            continue
         i += 1
-        kind = item.get("type", "message" if "role" in item else None)
-        extras = item.get(EXTRA)
-        if kind == MESSAGE_ITEM and isinstance(item.get("message"), dict):
-            messages.extend(messages_from_dict([item["message"]]))
-            loose_ai = False
-            continue
-        if isinstance(extras, dict) and extras.get("type") in ("human", "system", "ai", "tool"):
-            messages.append(_own(item, extras, items, i))
-            if extras["type"] == "ai":
-                count = extras.get("items", 1)
-                while count > 1 and i < len(items) and items[i].get("type") == "function_call":
-                    i += 1
-                    count -= 1
-            loose_ai = False
-            continue
-        if kind == "message":
-            role = item.get("role")
-            content = _text(item.get("content", ""))
-            if role == "user":
-                messages.append(HumanMessage(content=content))
-            elif role in ("system", "developer"):
-                messages.append(SystemMessage(content=content))
-            elif role == "assistant":
-                messages.append(AIMessage(content=content))
-                loose_ai = True
-                continue
-        elif kind == "function_call":
-            call = _call(item)
-            last = messages[-1] if messages else None
-            if loose_ai and isinstance(last, AIMessage):
-                messages[-1] = AIMessage(content=last.content, tool_calls=[*last.tool_calls, call])
-            else:
-                messages.append(AIMessage(content="", tool_calls=[call]))
-            loose_ai = True
-            continue
-        elif kind == "function_call_output":
-            output = item.get("output", "")
-            messages.append(
-                ToolMessage(content=_text(output), tool_call_id=str(item.get("call_id", "")))
-            )
-        loose_ai = False
+        loose_ai = _plain(item, messages, loose_ai)
     return messages
 
 
 def _own(
-    item: dict[str, Any], extras: dict[str, Any], items: Sequence[dict[str, Any]], i: int
-) -> BaseMessage:
-    """A message the adapter stored, from its first item (``items[i:]`` follow it)."""
+    item: dict[str, Any], following: Sequence[dict[str, Any]]
+) -> tuple[BaseMessage, int] | None:
+    """The message the adapter stored from ``item`` and the items after it, with how many
+    items it takes; None for an item of another writer."""
+    if item.get("type") == MESSAGE_ITEM:
+        return messages_from_dict([item["message"]])[0], 1
+    extras = item.get(EXTRA)
+    if not isinstance(extras, dict):
+        return None
     known = _known(extras)
-    kind = extras["type"]
+    kind = extras.get("type")
     if kind == "human":
-        return HumanMessage(content=item["content"], **known)
+        return HumanMessage(content=item["content"], **known), 1
     if kind == "system":
-        return SystemMessage(content=item["content"], **known)
+        return SystemMessage(content=item["content"], **known), 1
     if kind == "tool":
-        return ToolMessage(
+        tool = ToolMessage(
             content=item["output"],
             tool_call_id=item["call_id"],
             status=extras.get("status", "success"),
             artifact=extras.get("artifact"),
             **known,
         )
+        return tool, 1
+    if kind != "ai":
+        return None
     group = [item]
-    count = extras.get("items", 1)
-    for following in items[i : i + count - 1]:
-        if following.get("type") != "function_call":
+    for next_item in following[: int(extras.get("items", 1)) - 1]:
+        if next_item.get("type") != "function_call":  # cut short by a removal
             break
-        group.append(following)
-    content = item["content"] if item.get("type") == "message" else ""
-    return AIMessage(
-        content=content,
+        group.append(next_item)
+    ai = AIMessage(
+        content=item["content"] if item.get("type") == "message" else "",
         tool_calls=[_call(g) for g in group if g.get("type") == "function_call"],
         invalid_tool_calls=extras.get("invalid_tool_calls", []),
         usage_metadata=extras.get("usage_metadata"),
         **known,
     )
+    return ai, len(group)
+
+
+def _plain(item: dict[str, Any], messages: list[BaseMessage], loose_ai: bool) -> bool:
+    """Append the message an item of another writer reads as, if any; whether the last
+    message is now an assistant message that following function calls join."""
+    kind = item.get("type", "message" if "role" in item else None)
+    if kind == "message":
+        role = item.get("role")
+        content = _text(item.get("content", ""))
+        if role == "user":
+            messages.append(HumanMessage(content=content))
+        elif role in ("system", "developer"):
+            messages.append(SystemMessage(content=content))
+        elif role == "assistant":
+            messages.append(AIMessage(content=content))
+            return True
+        return False
+    if kind == "function_call":
+        call = _call(item)
+        last = messages[-1] if messages else None
+        if loose_ai and isinstance(last, AIMessage):
+            messages[-1] = AIMessage(content=last.content, tool_calls=[*last.tool_calls, call])
+        else:
+            messages.append(AIMessage(content="", tool_calls=[call]))
+        return True
+    if kind == "function_call_output":
+        output = _text(item.get("output", ""))
+        messages.append(ToolMessage(content=output, tool_call_id=str(item.get("call_id", ""))))
+    return False
 
 
 class _LoopThread:
