@@ -307,3 +307,13 @@ async def test_from_url_opens_and_closes_its_store(tmp_path: Path) -> None:
         assert await by_id.get_items() == [_message("hello")]
     finally:
         await by_id.close()
+
+
+async def test_histories_longer_than_a_page(me: UserScope) -> None:
+    session = _session(me)
+    items = [_message(f"m{n}") for n in range(1_150)]
+    await session.add_items(items[:1_000])
+    await session.add_items(items[1_000:])
+    assert await session.get_items() == items
+    assert await session.get_items(limit=1_020) == items[-1_020:]
+    assert await session.get_items(limit=5_000) == items
