@@ -398,3 +398,7 @@ async def test_from_url_inside_a_running_loop(database_url: str) -> None:
         assert history.messages == []
     finally:
         history.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        _ = history.messages
+    with pytest.raises(RuntimeError, match="closed"):
+        await history.aadd_messages([HumanMessage(content="late")])

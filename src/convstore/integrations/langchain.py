@@ -294,6 +294,7 @@ class ConvstoreChatMessageHistory(BaseChatMessageHistory):
         self.loop = loop
         self._conversation = KeyedConversation(scope, session_id)
         self._owned: tuple[Store, _LoopThread] | None = None
+        self._closed = False
 
     @classmethod
     def from_url(
@@ -337,6 +338,7 @@ class ConvstoreChatMessageHistory(BaseChatMessageHistory):
         if self._owned is not None:
             store, worker = self._owned
             self._owned = None
+            self._closed = True
             try:
                 worker.run(store.close())
             finally:
@@ -355,7 +357,13 @@ class ConvstoreChatMessageHistory(BaseChatMessageHistory):
 
     # The store's loop.
 
+    def _check_open(self, coro: Coroutine[Any, Any, Any]) -> None:
+        if self._closed:
+            coro.close()
+            raise RuntimeError("the history is closed (its store with it)")
+
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        self._check_open(coro)
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -372,6 +380,7 @@ class ConvstoreChatMessageHistory(BaseChatMessageHistory):
         return future.result()
 
     async def _async(self, coro: Coroutine[Any, Any, T]) -> T:
+        self._check_open(coro)
         loop = self.loop
         if loop is None or loop is asyncio.get_running_loop():
             return await coro
