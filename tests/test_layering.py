@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, int]] = [
     ("http/*", INTERFACES),
     ("mcp/*", INTERFACES),
     ("compat/*", INTERFACES),
+    ("integrations/*", INTERFACES),
     ("web/*", INTERFACES),
     ("assistant/terminal.py", INTERFACES),
     # The rules: services and the flows built on them; they take a connection.

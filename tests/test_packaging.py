@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONAL = ["fastapi", "starlette", "uvicorn", "jwt", "argon2", "httpx", "typer", "rich"]
-OPTIONAL += ["limits", "asyncpg", "openai", "mcp"]
+OPTIONAL += ["limits", "asyncpg", "openai", "mcp", "agents", "langchain_core"]
 
 CORE_SCRIPT = """
 import asyncio, importlib.util, sys
@@ -46,6 +46,10 @@ async def main() -> None:
 
 
 asyncio.run(main())
+try:
+    import convstore.integrations.agents
+except MissingExtra as exc:
+    print("agents:", exc)
 loaded = sorted({{m.partition(".")[0] for m in sys.modules}} & set(OPTIONAL))
 print("loaded:", loaded)
 """
@@ -81,6 +85,10 @@ def test_the_core_install_is_the_storage_library(tmp_path: Path) -> None:
     assert (
         "postgres: a postgresql:// database needs the postgres extra: "
         "pip install 'convstore[postgres]'" in lines
+    )
+    assert (
+        "agents: convstore.integrations.agents needs the agents extra: "
+        "pip install 'convstore[agents]'" in lines
     )
     assert "loaded: []" in lines
 

@@ -2,8 +2,10 @@
 
 ``pip install convstore`` is the storage library (SQLite); ``convstore[postgres]`` adds
 PostgreSQL, ``convstore[server]`` the API, the CLI and password hashing, ``convstore[openai]``
-the OpenAI-compatible provider, ``convstore[mcp]`` the MCP server, ``convstore[all]`` all of
-them. A part whose extra is missing fails with :class:`MissingExtra`, one line naming it.
+the OpenAI-compatible provider, ``convstore[mcp]`` the MCP server, ``convstore[agents]`` the
+OpenAI Agents SDK session, ``convstore[langchain]`` the LangChain chat message history,
+``convstore[all]`` all of them. A part whose extra is missing fails with
+:class:`MissingExtra`, one line naming it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ EXTRA_OF = {
     "openai": "openai",
     "mcp": "mcp",
     "opentelemetry": "otel",
+    "agents": "agents",
+    "langchain_core": "langchain",
 }
 """The extra that installs each optional top-level module."""
 

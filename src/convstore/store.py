@@ -526,13 +526,20 @@ class Items(_Scoped):
     ``reasoning``, any other typed item), stored as given, in one order with the messages."""
 
     async def add(
-        self, conversation_id: uuid.UUID | str, items: Sequence[Mapping[str, Any]]
+        self,
+        conversation_id: uuid.UUID | str,
+        items: Sequence[Mapping[str, Any]],
+        *,
+        keep_ids: bool = True,
     ) -> list[ItemRead]:
         """Append ``items`` in order (at most 1,000), in one transaction: all or none. An item
         without an ``id`` gets one (``ItemRead.id``); an id already in the conversation is a
-        Conflict."""
+        Conflict. With ``keep_ids=False`` every item gets an id of convstore's and keeps its
+        own ``id`` key only inside ``ItemRead.item`` (for producers whose ids repeat)."""
         checked = check_items(
-            [dict(i) if isinstance(i, Mapping) else i for i in items], self._limits
+            [dict(i) if isinstance(i, Mapping) else i for i in items],
+            self._limits,
+            keep_ids=keep_ids,
         )
         target = as_uuid(conversation_id, "conversation_id")
         async with self._store.writing_statement(self._user_id) as conn:

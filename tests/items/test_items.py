@@ -341,3 +341,17 @@ def test_openai_form_adds_id_status_and_parts() -> None:
         "status": "completed",
         "content": [{"type": "output_text", "text": "hi", "annotations": []}],
     }
+
+
+async def test_keep_ids_false_assigns_ids_and_keeps_the_items(me: UserScope) -> None:
+    conv = await me.conversations.create()
+    same = {"type": "message", "id": "__fake_id__", "role": "assistant", "content": "a"}
+    first = await me.items.add(conv.id, [same, same], keep_ids=False)
+    again = await me.items.add(conv.id, [same], keep_ids=False)
+    reads = [*first, *again]
+    assert [r.item for r in reads] == [same] * 3
+    assert len({r.id for r in reads}) == 3
+    assert all(r.id.startswith("msg_") for r in reads)
+    with pytest.raises(InvalidInput):
+        await me.items.add(conv.id, [same, same])
+    assert (await me.items.get(conv.id, reads[2].id)).item == same

@@ -4,6 +4,7 @@ caller owns the transaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -30,13 +31,19 @@ def _item_not_found() -> NotFound:
     return NotFound("item not found")
 
 
-def check_items(items: Sequence[Any], limits: Limits, field: str = "items") -> list[CheckedItem]:
-    """Validate a batch to add: at most ``MAX_ITEMS_PER_CALL``, each a valid item, no id twice."""
+def check_items(
+    items: Sequence[Any], limits: Limits, field: str = "items", *, keep_ids: bool = True
+) -> list[CheckedItem]:
+    """Validate a batch to add: at most ``MAX_ITEMS_PER_CALL``, each a valid item, no id twice.
+    Without ``keep_ids`` every item is stored under an id convstore assigns (the item itself
+    keeps its ``id`` key as given), for producers whose ids repeat."""
     if len(items) > MAX_ITEMS_PER_CALL:
         raise InvalidInput(f"at most {MAX_ITEMS_PER_CALL} items per call", field=field)
     checked = [
         check_item(value, f"{field}.{i}", limits.max_item_bytes) for i, value in enumerate(items)
     ]
+    if not keep_ids:
+        return [dataclasses.replace(item, id=None) for item in checked]
     seen: dict[str, int] = {}
     for i, item in enumerate(checked):
         if item.id is not None:
