@@ -10,23 +10,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-
-agents = pytest.importorskip("agents", reason="the agents extra: pip install 'convstore[agents]'")
-
-from agents import Agent, Runner, SQLiteSession, function_tool  # noqa: E402
-from agents.items import ModelResponse  # noqa: E402
-from agents.memory import OpenAIConversationsSession, Session  # noqa: E402
-from agents.models.interface import Model  # noqa: E402
-from agents.usage import Usage  # noqa: E402
-from openai.types.responses import (  # noqa: E402
+from agents import Agent, Runner, SQLiteSession, function_tool
+from agents.items import ModelResponse
+from agents.memory import OpenAIConversationsSession, Session
+from agents.models.interface import Model
+from agents.usage import Usage
+from openai.types.responses import (
     ResponseFunctionToolCall,
     ResponseOutputMessage,
     ResponseOutputText,
     ResponseReasoningItem,
 )
-from openai.types.responses.response_reasoning_item import Summary  # noqa: E402
+from openai.types.responses.response_reasoning_item import Summary
 
-from tests.compat.conftest import Program  # noqa: E402
+from tests.compat.conftest import Program
 
 
 def _text(n: int, text: str) -> ResponseOutputMessage:
