@@ -49,7 +49,16 @@ class Usage:
     counts: dict[str, Any]
 
 
-AssistantEvent = TextDelta | Usage
+@dataclass(frozen=True, slots=True)
+class ToolStep:
+    """A tool call started (``outcome`` None) or ended: yielded by :meth:`ToolRunner.stream`
+    so that the chat sends its ``tool_call``/``tool_result`` frames as they happen."""
+
+    call_id: str
+    outcome: ToolOutcome | None = None
+
+
+AssistantEvent = TextDelta | Usage | ToolStep
 
 
 @dataclass(frozen=True)
@@ -112,10 +121,23 @@ class ToolRunner:
         self, name: str, arguments: str | dict[str, Any], call_id: str | None = None
     ) -> ToolOutcome:
         """Run one tool call (or refuse it past ``max_calls``) and record it."""
+        outcome: ToolOutcome | None = None
+        async for step in self.stream(name, arguments, call_id):
+            outcome = step.outcome
+        assert outcome is not None
+        return outcome
+
+    async def stream(
+        self, name: str, arguments: str | dict[str, Any], call_id: str | None = None
+    ) -> AsyncGenerator[ToolStep, None]:
+        """Like :meth:`call`, yielding a :class:`ToolStep` once the call is recorded (before
+        it runs) and one with its outcome once it ended; a provider passes both on, so that
+        the chat's clients see the tool step as it starts."""
         call_id = call_id or f"call_{uuid.uuid4().hex[:24]}"
         self.calls.append(
             {"id": call_id, "name": _safe_name(name), "arguments": _as_object(arguments)}
         )
+        yield ToolStep(call_id)
         if len(self.calls) > self.max_calls:
             outcome = ToolOutcome(
                 call_id,
@@ -127,7 +149,7 @@ class ToolRunner:
             async with self.units.writing(self.scope.user_id) as conn:
                 outcome = await execute(conn, self.scope, call_id, name, arguments)
         self.results.append(outcome.as_result())
-        return outcome
+        yield ToolStep(call_id, outcome)
 
     def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A read unit for the turn's user (a provider reading what it needs to plan)."""

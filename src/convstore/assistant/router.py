@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from convstore.assistant.schemas import ErrorFrame
+from convstore.assistant.schemas import ErrorFrame, Frame
 from convstore.assistant.service import ChatService, ChatTurn, TurnStream
 from convstore.auth.service import Auth
 from convstore.conversations.schemas import MessageRead
@@ -107,7 +107,7 @@ async def _events(stream: TurnStream, cancel_on_disconnect: bool) -> AsyncIterat
     ``cancel_on_disconnect`` (the turn runs on its own either way, see ChatService.start)."""
     try:
         async for frame in stream:
-            yield f"event: {frame.type}\ndata: {frame.model_dump_json()}\n\n"
+            yield sse(frame)
     finally:
         if cancel_on_disconnect:
             stream.cancel()
@@ -316,6 +316,12 @@ async def _receive_json(websocket: WebSocket) -> Any:
         raise InvalidInput(f"the frame is {exc.msg}", field="frame") from None
     except ValueError:
         raise InvalidInput("a frame must be a JSON object", field="frame") from None
+
+
+def sse(frame: Frame) -> str:
+    """One frame as a Server-Sent Event: its ``id``, its type as ``event``, its JSON."""
+    head = f"id: {frame.id}\n" if frame.id is not None else ""
+    return f"{head}event: {frame.type}\ndata: {frame.model_dump_json()}\n\n"
 
 
 def _error_frame(exc: Exception) -> ErrorFrame:

@@ -32,10 +32,19 @@ from convstore.assistant.protocol import (
     ProviderTimeout,
     TextDelta,
     ToolRunner,
+    ToolStep,
     Turn,
     Units,
 )
-from convstore.assistant.schemas import ChunkFrame, DoneFrame, ErrorFrame
+from convstore.assistant.schemas import (
+    ChunkFrame,
+    DoneFrame,
+    ErrorFrame,
+    Frame,
+    ToolCallFrame,
+    ToolResultFrame,
+    tool_error,
+)
 from convstore.config import Settings
 from convstore.conversations.schemas import (
     ConversationCreate,
@@ -51,7 +60,6 @@ from convstore.errors import ConvstoreError, InvalidInput
 from convstore.kit import metrics
 from convstore.kit.types import utc_now
 
-Frame = ChunkFrame | DoneFrame | ErrorFrame
 HIDDEN_STATUSES = ("streaming", "error")
 """Replies that never completed are not shown to the assistant again."""
 
@@ -190,13 +198,15 @@ class ChatService:
         return ChatTurn(user_id, conv, user_msg, reply)
 
     async def run(self, turn: ChatTurn) -> AsyncGenerator[Frame, None]:
-        """Produce the reply: ``chunk`` frames as text arrives, then ``done`` or ``error``."""
+        """Produce the reply: ``chunk``, ``tool_call`` and ``tool_result`` frames as the turn
+        goes, then ``done`` or ``error``; their ids count 1, 2, 3…"""
         reply, conv = turn.reply, turn.conversation
         runner = ToolRunner(
             self.units,
             ToolScope(turn.user_id, conv.id, reply.id),
             max_calls=self.settings.assistant_max_tool_calls,
         )
+        frames = _FrameCounter(conv.id, reply.id, runner)
         text: list[str] = []
         usage: dict[str, Any] | None = None
         started = time.perf_counter()
@@ -215,17 +225,22 @@ class ChatService:
                 contextlib.aclosing(self.assistant.run(model_turn, runner)) as events,
             ):
                 async for event in events:
+                    for frame in frames.tools():
+                        yield frame
                     if isinstance(event, TextDelta):
                         self._check_length(text, event.text)
                         yield ChunkFrame(
+                            id=frames.next(),
                             conversation_id=conv.id,
                             message_id=reply.id,
                             index=len(text),
                             delta=event.text,
                         )
                         text.append(event.text)
-                    else:
+                    elif not isinstance(event, ToolStep):
                         usage = event.counts
+            for frame in frames.tools():
+                yield frame
         except (ProviderError, TimeoutError) as exc:
             error = (
                 exc
@@ -235,7 +250,10 @@ class ChatService:
             await self._finalize(turn, text, runner, usage, error)
             outcome = "timeout" if isinstance(error, ProviderTimeout) else "error"
             self._count(outcome, started)
+            for frame in frames.tools():
+                yield frame
             yield ErrorFrame(
+                id=frames.next(),
                 code=error.code,
                 detail=error.message,
                 conversation_id=conv.id,
@@ -252,7 +270,7 @@ class ChatService:
             raise
         final = await self._finalize(turn, text, runner, usage, None)
         self._count("complete", started)
-        yield DoneFrame(message=final)
+        yield DoneFrame(id=frames.next(), message=final)
 
     def _count(self, outcome: str, started: float) -> None:
         """The turn's outcome and duration in the metrics, by the configured provider."""
@@ -329,6 +347,63 @@ class ChatService:
                 MessageUpdate.model_validate(fields),
                 self.settings.limits,
             )
+
+
+class _FrameCounter:
+    """Numbers a turn's frames and turns the tool calls the runner recorded into frames, in
+    the order they happened (each call, then its result)."""
+
+    def __init__(self, conversation_id: uuid.UUID, message_id: uuid.UUID, runner: ToolRunner):
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+        self.runner = runner
+        self.last = 0
+        self.calls = 0
+        self.results = 0
+
+    def next(self) -> int:
+        self.last += 1
+        return self.last
+
+    def tools(self) -> list[Frame]:
+        """Frames for the calls and results recorded since the last time."""
+        calls, results = self.runner.calls, self.runner.results
+        names = {c["id"]: c["name"] for c in calls}
+        out: list[Frame] = []
+        while self.calls < len(calls) or self.results < len(results):
+            if self.results < self.calls and self.results < len(results):
+                result = results[self.results]
+                self.results += 1
+                ok = not result["is_error"]
+                call_id = str(result["tool_call_id"])
+                out.append(
+                    ToolResultFrame(
+                        id=self.next(),
+                        conversation_id=self.conversation_id,
+                        message_id=self.message_id,
+                        call_id=call_id,
+                        name=names.get(call_id, "invalid_tool_name"),
+                        ok=ok,
+                        result=result["output"] if ok else None,
+                        error=None if ok else tool_error(result["output"]),
+                    )
+                )
+            elif self.calls < len(calls):
+                call = calls[self.calls]
+                self.calls += 1
+                out.append(
+                    ToolCallFrame(
+                        id=self.next(),
+                        conversation_id=self.conversation_id,
+                        message_id=self.message_id,
+                        call_id=str(call["id"]),
+                        name=str(call["name"]),
+                        arguments=call["arguments"],
+                    )
+                )
+            else:
+                break
+        return out
 
 
 def _zone(conv: ConversationRead, default: str) -> tzinfo:

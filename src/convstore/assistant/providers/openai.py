@@ -130,14 +130,16 @@ class OpenAIAssistant:
                 }
             )
             for call in ordered:
-                outcome = await tools.call(call["name"], call["arguments"], call["id"])
-                messages.append(
-                    {
-                        "role": "tool",
-                        "tool_call_id": call["id"],
-                        "content": json.dumps(outcome.output),
-                    }
-                )
+                async for tool_step in tools.stream(call["name"], call["arguments"], call["id"]):
+                    yield tool_step
+                    if tool_step.outcome is not None:
+                        messages.append(
+                            {
+                                "role": "tool",
+                                "tool_call_id": call["id"],
+                                "content": json.dumps(tool_step.outcome.output),
+                            }
+                        )
         raise ProviderError(f"the model kept calling tools after {self.max_steps} steps")
 
     async def _step(
