@@ -321,3 +321,111 @@ async def test_bad_chat_input_is_422_and_writes_nothing(
     assert answer.status_code == 422
     convs = await model_client.get("/api/v1/conversations", headers=me.headers)
     assert convs.json()["items"] == []
+
+
+async def test_item_rows_in_the_history_read_as_chat_completions_messages(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, _ = fake_model
+    me = await register(model_client)
+    conv = await model_client.post("/api/v1/conversations", json={}, headers=me.headers)
+    conv_id = conv.json()["id"]
+    items = [
+        {"type": "message", "role": "user", "content": "what is the weather?"},
+        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "look it up"}]},
+        {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": '{"at": 1}'},
+        {"type": "reasoning", "summary": []},
+        {"type": "function_call", "call_id": "c2", "name": "clock", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+        {
+            "type": "function_call_output",
+            "call_id": "c2",
+            "output": [{"type": "input_text", "text": "9:00"}],
+        },
+        {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+        {"type": "message", "role": "assistant", "content": "Sunny at nine."},
+    ]
+    added = await model_client.post(
+        f"/api/v1/conversations/{conv_id}/items", json={"items": items}, headers=me.headers
+    )
+    assert added.status_code == 201, added.text
+    model.steps = [Step(text="Anything else?")]
+    answer = await model_client.post(
+        f"/api/v1/chat/conversations/{conv_id}/messages",
+        json={"content": "thanks"},
+        headers=me.headers,
+    )
+    assert answer.status_code == 201, answer.text
+    sent = model.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    calls = sent[2]["tool_calls"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
+        ("c1", "weather", '{"at": 1}'),
+        ("c2", "clock", "{}"),
+    ]
+    assert sent[3] == {"role": "tool", "tool_call_id": "c1", "content": "sunny"}
+    assert sent[4]["tool_call_id"] == "c2"
+    assert json.loads(sent[4]["content"]) == [{"type": "input_text", "text": "9:00"}]
+    assert sent[5] == {"role": "assistant", "content": "Sunny at nine."}
+
+
+SECRET = "sk-live-4f2a9c"
+
+
+async def test_provider_errors_reach_clients_generic_and_the_log_in_full(
+    model_client: httpx.AsyncClient,
+    fake_model: tuple[FakeModel, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model, base_url = fake_model
+    me = await register(model_client)
+    leak = f"invalid key {SECRET} for https://internal.example/v1"
+    model.steps = [Step(status=500, error_message=leak)]
+    with caplog.at_level("WARNING", logger="convstore.assistant"):
+        failed = await model_client.post(
+            "/api/v1/chat/messages", json={"content": "hello"}, headers=me.headers
+        )
+    assert failed.status_code == 502
+    assert failed.json()["detail"] == "the assistant provider failed; retry"
+    assert SECRET not in failed.text and base_url not in failed.text
+    assert SECRET in caplog.text
+    conv_id = (
+        failed.json().get("conversation_id")
+        or (await model_client.get("/api/v1/conversations", headers=me.headers)).json()["items"][0][
+            "id"
+        ]
+    )
+    stored = await _messages(model_client, me, conv_id)
+    assert SECRET not in json.dumps(stored)
+    model.steps = [Step(status=401, error_message=leak)]
+    streamed = await model_client.post(
+        "/api/v1/chat/messages", json={"content": "hi", "stream": True}, headers=me.headers
+    )
+    ((kind, frame),) = _frames(streamed.text)
+    assert kind == "error"
+    assert frame["detail"] == "the assistant provider failed; retry"
+    assert SECRET not in streamed.text and "127.0.0.1" not in streamed.text
+
+
+async def test_an_unreachable_provider_is_not_named_to_clients(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = openai_settings(database_url, "http://127.0.0.1:9/v1")
+    async with running_app(settings) as app, client_for(app) as client:
+        me = await register(client)
+        with caplog.at_level("WARNING", logger="convstore.assistant"):
+            answer = await client.post(
+                "/api/v1/chat/messages", json={"content": "hi"}, headers=me.headers
+            )
+        assert answer.status_code == 502
+        assert answer.json()["detail"] == "the assistant provider failed; retry"
+        assert "127.0.0.1:9" not in answer.text
+        assert "127.0.0.1:9" in caplog.text

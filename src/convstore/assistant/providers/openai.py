@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import AsyncGenerator
 from typing import Any, cast
 
@@ -26,27 +27,36 @@ from convstore.config import Settings
 from convstore.conversations.schemas import MessageRead
 from convstore.kit import metrics
 
+log = logging.getLogger("convstore.assistant")
+PROVIDER_FAILED = "the assistant provider failed; retry"
+"""What a client is told when the model provider fails (the details are logged)."""
+
 
 def chat_messages(system_prompt: str, history: list[MessageRead]) -> list[dict[str, Any]]:
     """The stored history in Chat Completions form.
 
     An assistant message that carries tool calls and their results expands to the assistant's
-    call message, one ``tool`` message per result, and the final text.
+    call message, one ``tool`` message per result, and the final text. Rows added as items
+    (docs/schema.md, "Items") read as the items they are: consecutive ``function_call`` items
+    become one assistant message with those tool calls, a ``function_call_output`` a ``tool``
+    message, a ``message`` item its role and text; ``reasoning`` and kinds Chat Completions has
+    no place for are left out.
     """
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
+    merging = False  # the last message holds function_call items: the next one joins it
     for msg in history:
+        if msg.item_type is not None and msg.item_type != "message":
+            joined = _item_message(messages, msg, merging)
+            merging = joined if msg.item_type != "reasoning" else merging
+            continue
+        merging = False
         if msg.role == "assistant" and msg.tool_calls:
             messages.append(
                 {
                     "role": "assistant",
                     "content": None,
                     "tool_calls": [
-                        {
-                            "id": c.id,
-                            "type": "function",
-                            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
-                        }
-                        for c in msg.tool_calls
+                        _tool_call(c.id, c.name, json.dumps(c.arguments)) for c in msg.tool_calls
                     ],
                 }
             )
@@ -66,6 +76,34 @@ def chat_messages(system_prompt: str, history: list[MessageRead]) -> list[dict[s
         else:
             messages.append({"role": msg.role, "content": msg.content})
     return messages
+
+
+def _tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def _item_message(messages: list[dict[str, Any]], msg: MessageRead, merging: bool) -> bool:
+    """Add an item row other than a message to ``messages``; True when it was a function call
+    (so that a function call right after it joins the same assistant message)."""
+    item = msg.item or {}
+    if msg.item_type == "function_call":
+        call_id, name = item.get("call_id"), item.get("name")
+        if not isinstance(call_id, str) or not isinstance(name, str):
+            return False
+        arguments = item.get("arguments")
+        call = _tool_call(call_id, name, arguments if isinstance(arguments, str) else "{}")
+        if merging:
+            messages[-1]["tool_calls"].append(call)
+        else:
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        return True
+    if msg.item_type == "function_call_output":
+        call_id = item.get("call_id")
+        if isinstance(call_id, str):
+            output = item.get("output")
+            content = output if isinstance(output, str) else json.dumps(output)
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
+    return False
 
 
 def system_prompt(prompt: str, turn: Turn) -> str:
@@ -98,6 +136,12 @@ class OpenAIAssistant:
         self.max_steps = settings.assistant_max_steps
         self.system_prompt = settings.system_prompt
 
+    def _failed(self, detail: str, exc: Exception) -> ProviderError:
+        """The error clients see (generic); the provider's own message, which may name its
+        URL or echo part of a key, goes to the log only."""
+        log.warning("assistant provider %s failed: %s", self.name, detail, exc_info=exc)
+        return ProviderError(PROVIDER_FAILED)
+
     async def aclose(self) -> None:
         """Close the HTTP connections to the provider."""
         await self.client.close()
@@ -119,14 +163,7 @@ class OpenAIAssistant:
                 {
                     "role": "assistant",
                     "content": "".join(text) or None,
-                    "tool_calls": [
-                        {
-                            "id": c["id"],
-                            "type": "function",
-                            "function": {"name": c["name"], "arguments": c["arguments"]},
-                        }
-                        for c in ordered
-                    ],
+                    "tool_calls": [_tool_call(c["id"], c["name"], c["arguments"]) for c in ordered],
                 }
             )
             for call in ordered:
@@ -171,16 +208,20 @@ class OpenAIAssistant:
             except openai.APITimeoutError as exc:
                 raise ProviderTimeout("the model did not answer in time") from exc
             except openai.APIConnectionError as exc:
-                raise ProviderError(
-                    f"cannot reach the model provider at {self.client.base_url} ({self.key_state})"
+                raise self._failed(
+                    f"cannot reach the model provider at {self.client.base_url} ({self.key_state})",
+                    exc,
                 ) from exc
             except openai.AuthenticationError as exc:
-                where = self.client.base_url
-                raise ProviderError(
-                    f"the model provider at {where} refused the key ({self.key_state})"
+                raise self._failed(
+                    f"the model provider at {self.client.base_url} refused the key "
+                    f"({self.key_state}): {exc}",
+                    exc,
                 ) from exc
             except openai.APIError as exc:
-                raise ProviderError(f"the model provider failed: {type(exc).__name__}") from exc
+                raise self._failed(
+                    f"the model provider failed: {type(exc).__name__}: {exc}", exc
+                ) from exc
         for index, call in calls.items():
             if not call["id"]:
                 call["id"] = f"call_{index}"
