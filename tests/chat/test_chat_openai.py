@@ -395,7 +395,8 @@ async def test_provider_errors_reach_clients_generic_and_the_log_in_full(
         )
     assert failed.status_code == 502
     assert failed.json()["detail"] == "the assistant provider failed; retry"
-    assert SECRET not in failed.text and base_url not in failed.text
+    assert SECRET not in failed.text
+    assert base_url not in failed.text
     assert SECRET in caplog.text
     conv_id = (
         failed.json().get("conversation_id")
@@ -412,7 +413,8 @@ async def test_provider_errors_reach_clients_generic_and_the_log_in_full(
     ((kind, frame),) = _frames(streamed.text)
     assert kind == "error"
     assert frame["detail"] == "the assistant provider failed; retry"
-    assert SECRET not in streamed.text and "127.0.0.1" not in streamed.text
+    assert SECRET not in streamed.text
+    assert "127.0.0.1" not in streamed.text
 
 
 async def test_an_unreachable_provider_is_not_named_to_clients(
