@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, int]] = [
     ("auth/notifier.py", SERVICES),
     ("assistant/protocol.py", SERVICES),
     ("assistant/executor.py", SERVICES),
+    ("assistant/streams.py", SERVICES),
     ("assistant/providers/*", SERVICES),
     ("assistant/builtin/*", SERVICES),
     # Every query.

@@ -123,9 +123,16 @@ class Settings(BaseSettings):
     chat_history_chars: int = Field(default=60_000, ge=1_000)
     """…and no more text than this (older messages are dropped first)."""
     chat_turn_timeout_seconds: float = Field(default=120.0, gt=0)
-    chat_cancel_on_disconnect: bool = True
-    """A streamed turn whose client goes away is ended (its reply stored as interrupted);
-    False lets it run to the end and store the whole reply."""
+    chat_cancel_on_disconnect: bool = False
+    """True: a streamed turn whose client goes away is ended (its reply stored as
+    interrupted); False (the default) lets it run to the end and store the whole reply, which
+    the client can resume."""
+    chat_frames_flush_seconds: float = Field(default=0.1, gt=0, le=5)
+    """A turn stores its frames in batches this often (and checks for a cancel request)."""
+    chat_frames_retention_hours: float = Field(default=24.0, gt=0)
+    """A turn's stored frames are deleted this long after they were written."""
+    chat_follow_poll_seconds: float = Field(default=0.2, gt=0, le=5)
+    """How often a resumed stream looks for the turn's new frames in the store."""
     openai_base_url: str | None = None
     """E.g. ``http://localhost:11434/v1`` (Ollama) or a vLLM server; unset: OpenAI's."""
     openai_api_key: SecretStr | None = None

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +45,7 @@ from convstore.assistant.schemas import (
     ToolResultFrame,
     tool_error,
 )
+from convstore.assistant.streams import FrameLog
 from convstore.config import Settings
 from convstore.conversations.schemas import (
     ConversationCreate,
@@ -122,20 +123,58 @@ class ChatService:
     def start(self, turn: ChatTurn) -> TurnStream:
         """Run ``turn`` in a task the service owns, from now on: whether or not anyone reads
         its frames, the reply ends ``complete`` or ``error``, never left ``streaming`` (a
-        response whose client is gone before it starts never runs its body)."""
+        response whose client is gone before it starts never runs its body).
+
+        The frames are also stored, in batches (:mod:`convstore.assistant.streams`), for
+        clients that resume the stream on any server; a cancel request stored there ends the
+        turn (its reply stored as interrupted, the last frame an ``error``)."""
         frames: asyncio.Queue[Frame | None] = asyncio.Queue()
-        task = asyncio.create_task(self._pump(turn, frames))
+        log = FrameLog(self.units, turn.user_id, turn.conversation.id, turn.reply.id)
+        task = asyncio.create_task(self._pump(turn, frames, log))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return TurnStream(task, frames)
 
-    async def _pump(self, turn: ChatTurn, frames: asyncio.Queue[Frame | None]) -> None:
+    async def _pump(
+        self, turn: ChatTurn, frames: asyncio.Queue[Frame | None], log: FrameLog
+    ) -> None:
+        ended = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(log, ended, asyncio.current_task()))
         try:
-            async with contextlib.aclosing(self.run(turn)) as produced:
+            async with contextlib.aclosing(self.run(turn, log)) as produced:
                 async for frame in produced:
+                    log.add(frame)
                     frames.put_nowait(frame)
+        except asyncio.CancelledError:
+            if log.final is not None:  # the "interrupted" frame, stored with the reply
+                frames.put_nowait(log.final)
+            raise
         finally:
             frames.put_nowait(None)
+            ended.set()
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(watcher, return_exceptions=True)
+                retention = timedelta(hours=self.settings.chat_frames_retention_hours)
+                with contextlib.suppress(ConvstoreError):
+                    await log.flush(prune_before=retention)
+
+    async def _watch(
+        self, log: FrameLog, ended: asyncio.Event, turn_task: asyncio.Task[Any] | None
+    ) -> None:
+        """Store the turn's frames every ``chat_frames_flush_seconds`` until ``ended``; cancel
+        the turn when a cancel request is found."""
+        while not ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), self.settings.chat_frames_flush_seconds)
+            if ended.is_set():
+                return
+            try:
+                cancelled = await log.flush()
+            except ConvstoreError:
+                continue  # the database is away for a moment: the frames wait for the next
+            if cancelled and turn_task is not None:
+                turn_task.cancel()
+                return
 
     async def begin(
         self,
@@ -197,9 +236,11 @@ class ChatService:
         conv = await conversation_service.get(conn, user_id, conversation_id)
         return ChatTurn(user_id, conv, user_msg, reply)
 
-    async def run(self, turn: ChatTurn) -> AsyncGenerator[Frame, None]:
+    async def run(self, turn: ChatTurn, log: FrameLog | None = None) -> AsyncGenerator[Frame, None]:
         """Produce the reply: ``chunk``, ``tool_call`` and ``tool_result`` frames as the turn
-        goes, then ``done`` or ``error``; their ids count 1, 2, 3…"""
+        goes, then ``done`` or ``error``; their ids count 1, 2, 3… With ``log``, the last
+        frame (and any not yet stored) is stored in the transaction that finalises the reply,
+        so a reply that ended always has its last frame in the store."""
         reply, conv = turn.reply, turn.conversation
         runner = ToolRunner(
             self.units,
@@ -247,48 +288,59 @@ class ChatService:
                 if isinstance(exc, ProviderError)
                 else ProviderTimeout("the assistant did not finish in time")
             )
-            await self._finalize(turn, text, runner, usage, error)
+            last = frames.tools()  # finalised before anything is yielded: a reader that stops
+            final = await self._finalize(turn, text, runner, usage, error, frames, log, last)
             outcome = "timeout" if isinstance(error, ProviderTimeout) else "error"
             self._count(outcome, started)
-            for frame in frames.tools():
+            for frame in (*last, final):
                 yield frame
-            yield ErrorFrame(
-                id=frames.next(),
-                code=error.code,
-                detail=error.message,
-                conversation_id=conv.id,
-                message_id=reply.id,
-                retryable=True,
-            )
             return
         except BaseException:  # cancelled (client gone) or a bug: never leave it streaming
             with anyio.CancelScope(shield=True):
+                interrupted = ProviderError("the reply was interrupted")
                 await self._finalize(
-                    turn, text, runner, usage, ProviderError("the reply was interrupted")
+                    turn,
+                    text,
+                    runner,
+                    usage,
+                    interrupted,
+                    frames,
+                    log,
+                    frames.tools(),
+                    code="interrupted",
                 )
             self._count("interrupted", started)
             raise
-        final = await self._finalize(turn, text, runner, usage, None)
+        final = await self._finalize(turn, text, runner, usage, None, frames, log, [])
         self._count("complete", started)
-        yield DoneFrame(id=frames.next(), message=final)
+        yield final
 
     def _count(self, outcome: str, started: float) -> None:
         """The turn's outcome and duration in the metrics, by the configured provider."""
         elapsed = time.perf_counter() - started
         metrics.chat_turn(self.settings.assistant_provider, outcome, elapsed)
 
-    async def complete(self, turn: ChatTurn) -> MessageRead:
-        """Run the turn to its end and return the stored reply.
+    async def complete(self, turn: ChatTurn, *, cancel_on_exit: bool = False) -> MessageRead:
+        """Run the turn (as :meth:`start`: its frames are stored) to its end and return the
+        stored reply. A caller cancelled before the end leaves the turn running unless
+        ``cancel_on_exit``.
 
         Raises:
             ProviderError: the assistant failed (the reply is stored with status ``error``).
         """
-        async for frame in self.run(turn):
-            if isinstance(frame, DoneFrame):
-                return frame.message
-            if isinstance(frame, ErrorFrame):
-                cls = ProviderTimeout if frame.code == ProviderTimeout.code else ProviderError
-                raise cls(frame.detail)
+        stream = self.start(turn)
+        ended = False
+        try:
+            async for frame in stream:
+                if isinstance(frame, DoneFrame):
+                    ended = True
+                    return frame.message
+                if isinstance(frame, ErrorFrame):
+                    ended = True
+                    raise outcome_error(frame)
+        finally:
+            if cancel_on_exit and not ended:
+                stream.cancel()
         raise ProviderError("the assistant ended without a reply")
 
     def _check_length(self, text: list[str], delta: str) -> None:
@@ -328,7 +380,14 @@ class ChatService:
         runner: ToolRunner,
         usage: dict[str, Any] | None,
         error: ConvstoreError | None,
-    ) -> MessageRead:
+        frames: _FrameCounter,
+        log: FrameLog | None,
+        before: list[Frame],
+        code: str | None = None,
+    ) -> Frame:
+        """Store the reply as it ended; its last frame (``done``, or ``error`` with ``code``,
+        by default the error's) and the ``before`` it are stored in the same transaction
+        when there is a ``log``."""
         fields: dict[str, Any] = {
             "content": "".join(text),
             "status": "error" if error else "complete",
@@ -338,8 +397,9 @@ class ChatService:
         }
         if error is not None:
             fields["metadata"] = {"error": {"code": error.code, "detail": error.message}}
-        async with self.units.writing(turn.user_id) as conn:
-            return await message_service.update(
+        lock = log.lock if log is not None else contextlib.nullcontext()
+        async with lock, self.units.writing(turn.user_id) as conn:
+            message = await message_service.update(
                 conn,
                 turn.user_id,
                 turn.conversation.id,
@@ -347,6 +407,29 @@ class ChatService:
                 MessageUpdate.model_validate(fields),
                 self.settings.limits,
             )
+            final: Frame
+            if error is None:
+                final = DoneFrame(id=frames.next(), message=message)
+            else:
+                final = ErrorFrame(
+                    id=frames.next(),
+                    code=code or error.code,
+                    detail=error.message,
+                    conversation_id=turn.conversation.id,
+                    message_id=turn.reply.id,
+                    retryable=True,
+                )
+            if log is not None:
+                for frame in (*before, final):
+                    log.add(frame)
+                await log.write(conn)
+        return final
+
+
+def outcome_error(frame: ErrorFrame) -> ProviderError:
+    """The exception a turn's ``error`` frame stands for."""
+    cls = ProviderTimeout if frame.code == ProviderTimeout.code else ProviderError
+    return cls(frame.detail)
 
 
 class _FrameCounter:
