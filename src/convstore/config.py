@@ -10,7 +10,7 @@ import json
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///convstore.db"
@@ -35,6 +35,15 @@ class Limits(BaseSettings):
     """Largest JSON encoding of one tool call's arguments."""
     max_item_bytes: int = Field(default=1_048_576, ge=64)
     """Largest JSON encoding (UTF-8 bytes) of one item an agent adds (see docs/schema.md)."""
+
+
+class ChatModel(BaseModel):
+    """A model a conversation may pick with ``metadata.model`` (``CONVSTORE_CHAT_MODELS``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    provider: Literal["builtin", "openai"]
+    model: str | None = Field(default=None, min_length=1)
+    """The provider's model name (``openai``; unset: ``CONVSTORE_OPENAI_MODEL``)."""
 
 
 class Settings(BaseSettings):
@@ -127,6 +136,10 @@ class Settings(BaseSettings):
     """True: a streamed turn whose client goes away is ended (its reply stored as
     interrupted); False (the default) lets it run to the end and store the whole reply, which
     the client can resume."""
+    chat_models: dict[str, ChatModel] = Field(default_factory=dict)
+    """The models a conversation may choose by name in ``metadata.model``, e.g.
+    ``{"gpt-4o": {"provider": "openai", "model": "gpt-4o"}, "offline": {"provider":
+    "builtin"}}``; a conversation without one gets ``CONVSTORE_ASSISTANT_PROVIDER``."""
     chat_frames_flush_seconds: float = Field(default=0.1, gt=0, le=5)
     """A turn stores its frames in batches this often (and checks for a cancel request)."""
     chat_frames_retention_hours: float = Field(default=24.0, gt=0)

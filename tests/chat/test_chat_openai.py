@@ -431,3 +431,64 @@ async def test_an_unreachable_provider_is_not_named_to_clients(
         assert answer.json()["detail"] == "the assistant provider failed; retry"
         assert "127.0.0.1:9" not in answer.text
         assert "127.0.0.1:9" in caplog.text
+
+
+async def test_metadata_model_picks_among_the_allowed_models(
+    database_url: str, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, base_url = fake_model
+    models = {
+        "big": {"provider": "openai", "model": "fake-big"},
+        "offline": {"provider": "builtin"},
+    }
+    settings = openai_settings(
+        database_url, base_url, assistant_provider="builtin", chat_models=models
+    )
+    async with running_app(settings) as app, client_for(app) as client:
+        me = await register(client)
+
+        async def conversation(metadata: dict[str, Any]) -> str:
+            made = await client.post(
+                "/api/v1/conversations", json={"metadata": metadata}, headers=me.headers
+            )
+            assert made.status_code == 201, made.text
+            return str(made.json()["id"])
+
+        big = await conversation({"model": "big"})
+        model.steps = [Step(text="From the big one.")]
+        answer = await client.post(
+            f"/api/v1/chat/conversations/{big}/messages", json={"content": "hi"}, headers=me.headers
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["usage"]["model"] == "fake-big"
+        assert model.requests[-1]["model"] == "fake-big"
+
+        offline = await conversation({"model": "offline"})
+        answer = await client.post(
+            f"/api/v1/chat/conversations/{offline}/messages",
+            json={"content": "add buy milk"},
+            headers=me.headers,
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["usage"]["model"] == "builtin"
+        assert len(model.requests) == 1
+
+        default = await conversation({})
+        answer = await client.post(
+            f"/api/v1/chat/conversations/{default}/messages",
+            json={"content": "what's left?"},
+            headers=me.headers,
+        )
+        assert answer.json()["usage"]["model"] == "builtin"
+
+        unknown = await conversation({"model": "gpt-9"})
+        refused = await client.post(
+            f"/api/v1/chat/conversations/{unknown}/messages",
+            json={"content": "hi"},
+            headers=me.headers,
+        )
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["field"] == "metadata.model"
+        assert "big, offline" in refused.json()["errors"][0]["message"]
+        stored = await client.get(f"/api/v1/conversations/{unknown}/messages", headers=me.headers)
+        assert stored.json()["items"] == []  # nothing half-written

@@ -109,6 +109,7 @@ class ChatService:
         self.assistant = assistant
         self.settings = settings
         self._running: set[asyncio.Task[None]] = set()
+        self._models: dict[str, Assistant] = {}
 
     async def aclose(self) -> None:
         """End the turns still running (their replies stored as interrupted) and release the
@@ -116,9 +117,31 @@ class ChatService:
         for task in self._running:
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
-        close = getattr(self.assistant, "aclose", None)
-        if close is not None:
-            await close()
+        for assistant in (self.assistant, *self._models.values()):
+            close = getattr(assistant, "aclose", None)
+            if close is not None:
+                await close()
+
+    def assistant_for(self, conv: ConversationRead) -> Assistant:
+        """The assistant of the conversation: the model its ``metadata.model`` names (one of
+        ``CONVSTORE_CHAT_MODELS``), else the configured provider.
+
+        Raises:
+            InvalidInput: ``metadata.model`` names no allowed model.
+        """
+        metadata = conv.metadata if isinstance(conv.metadata, dict) else {}
+        name = metadata.get("model")
+        if name is None:
+            return self.assistant
+        models = self.settings.chat_models
+        if not isinstance(name, str) or name not in models:
+            allowed = ", ".join(sorted(models)) or "none configured"
+            raise InvalidInput(f"unknown model (allowed: {allowed})", field="metadata.model")
+        if name not in self._models:
+            from convstore.assistant.providers import build_assistant
+
+            self._models[name] = build_assistant(self.settings, models[name])
+        return self._models[name]
 
     def start(self, turn: ChatTurn) -> TurnStream:
         """Run ``turn`` in a task the service owns, from now on: whether or not anyone reads
@@ -204,6 +227,7 @@ class ChatService:
             prefixed=False,
         )
         conv = await conversation_service.get(conn, user_id, conversation_id)
+        self.assistant_for(conv)  # an unknown model: refused before anything is committed
         return ChatTurn(user_id, conv, user_msg, reply)
 
     async def retry(
@@ -234,6 +258,7 @@ class ChatService:
             prefixed=False,
         )
         conv = await conversation_service.get(conn, user_id, conversation_id)
+        self.assistant_for(conv)  # an unknown model: refused before anything is committed
         return ChatTurn(user_id, conv, user_msg, reply)
 
     async def run(self, turn: ChatTurn, log: FrameLog | None = None) -> AsyncGenerator[Frame, None]:
@@ -263,7 +288,7 @@ class ChatService:
             )
             async with (
                 asyncio.timeout(self.settings.chat_turn_timeout_seconds),
-                contextlib.aclosing(self.assistant.run(model_turn, runner)) as events,
+                contextlib.aclosing(self.assistant_for(conv).run(model_turn, runner)) as events,
             ):
                 async for event in events:
                     for frame in frames.tools():

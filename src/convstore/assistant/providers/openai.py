@@ -121,7 +121,9 @@ class OpenAIAssistant:
 
     name = "openai"
 
-    def __init__(self, settings: Settings, client: AsyncOpenAI | None = None) -> None:
+    def __init__(
+        self, settings: Settings, client: AsyncOpenAI | None = None, model: str | None = None
+    ) -> None:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unset"
         self.client = client or AsyncOpenAI(
             base_url=settings.openai_base_url,
@@ -129,7 +131,7 @@ class OpenAIAssistant:
             timeout=settings.openai_timeout_seconds,
             max_retries=settings.openai_max_retries,
         )
-        self.model = settings.openai_model
+        self.model = model or settings.openai_model
         self.key_state = (
             "a key is set" if settings.openai_api_key else "no key is set: CONVSTORE_OPENAI_API_KEY"
         )
