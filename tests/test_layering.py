@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, int]] = [
     ("assistant/protocol.py", SERVICES),
     ("assistant/executor.py", SERVICES),
     ("assistant/streams.py", SERVICES),
+    ("assistant/external.py", SERVICES),
     ("assistant/providers/*", SERVICES),
     ("assistant/builtin/*", SERVICES),
     # Every query.

@@ -46,6 +46,24 @@ class ChatModel(BaseModel):
     """The provider's model name (``openai``; unset: ``CONVSTORE_OPENAI_MODEL``)."""
 
 
+class McpServer(BaseModel):
+    """An MCP server whose tools the assistant may call (``CONVSTORE_MCP_SERVERS``): a
+    command started over stdio, or a streamable HTTP ``url``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServer:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either command (stdio) or url (streamable HTTP)")
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting convstore reads. Environment variables carry the ``CONVSTORE_`` prefix."""
 
@@ -140,6 +158,10 @@ class Settings(BaseSettings):
     """The models a conversation may choose by name in ``metadata.model``, e.g.
     ``{"gpt-4o": {"provider": "openai", "model": "gpt-4o"}, "offline": {"provider":
     "builtin"}}``; a conversation without one gets ``CONVSTORE_ASSISTANT_PROVIDER``."""
+    mcp_servers: list[McpServer] = Field(default_factory=list)
+    """MCP servers whose tools the ``openai`` assistant may call, e.g. ``[{"name": "files",
+    "command": "python", "args": ["files_server.py"]}, {"name": "web", "url":
+    "http://127.0.0.1:9000/mcp"}]``."""
     chat_frames_flush_seconds: float = Field(default=0.1, gt=0, le=5)
     """A turn stores its frames in batches this often (and checks for a cancel request)."""
     chat_frames_retention_hours: float = Field(default=24.0, gt=0)

@@ -4,14 +4,17 @@ the Chat Completions wire format, streamed tool-call deltas included."""
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from convstore.assistant.external import Tool
 from tests.chat.conftest import openai_settings
 from tests.support.api import Account, client_for, register, running_app
 from tests.support.fake_llm import FakeModel, Step
@@ -492,3 +495,75 @@ async def test_metadata_model_picks_among_the_allowed_models(
         assert "big, offline" in refused.json()["errors"][0]["message"]
         stored = await client.get(f"/api/v1/conversations/{unknown}/messages", headers=me.headers)
         assert stored.json()["items"] == []  # nothing half-written
+
+
+WEATHER_SERVER = Path(__file__).resolve().parents[1] / "support" / "mcp_weather.py"
+
+
+async def test_the_model_calls_a_tool_of_a_configured_mcp_server(
+    database_url: str, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, base_url = fake_model
+    server = {"name": "weather", "command": sys.executable, "args": [str(WEATHER_SERVER)]}
+    settings = openai_settings(database_url, base_url, mcp_servers=[server])
+    async with running_app(settings) as app, client_for(app) as client:
+        me = await register(client)
+        model.steps = [
+            Step(tool_calls=[("weather__forecast", {"city": "Paris"})]),
+            Step(tool_calls=[("weather__forecast", {"city": "Atlantis"})]),
+            Step(text="Sunny in Paris."),
+        ]
+        answer = await client.post(
+            "/api/v1/chat/messages",
+            json={"content": "weather in Paris?", "stream": True},
+            headers=me.headers,
+        )
+        assert answer.status_code == 200, answer.text
+        frames = [data for _, data in _frames(answer.text)]
+        reply = frames[-1]["message"]
+        assert reply["status"] == "complete", reply
+        offered = {t["function"]["name"] for t in model.requests[0]["tools"]}
+        assert {"weather__forecast", "add_task"} <= offered
+        assert [c["name"] for c in reply["tool_calls"]] == ["weather__forecast"] * 2
+        ok, failed = reply["tool_results"]
+        assert (ok["is_error"], ok["output"]) == (False, {"city": "Paris", "sky": "sunny"})
+        assert failed["is_error"]
+        assert "no forecast under the sea" in failed["output"]["error"]
+        results = [f for f in frames if f["type"] == "tool_result"]
+        assert [(r["ok"], r["name"]) for r in results] == [
+            (True, "weather__forecast"),
+            (False, "weather__forecast"),
+        ]
+        sent = model.requests[1]["messages"][-1]
+        assert sent["role"] == "tool"
+        assert json.loads(sent["content"]) == {"city": "Paris", "sky": "sunny"}
+
+
+async def test_library_tools_are_offered_to_the_model(
+    database_url: str, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, base_url = fake_model
+    seen: list[dict[str, Any]] = []
+
+    async def lookup(arguments: dict[str, Any]) -> Any:
+        seen.append(arguments)
+        return {"stock": 3}
+
+    tool = Tool(
+        name="stock",
+        description="How many of an item are in stock.",
+        parameters={"type": "object", "properties": {"item": {"type": "string"}}},
+        call=lookup,
+    )
+    async with (
+        running_app(openai_settings(database_url, base_url), tools=[tool]) as app,
+        client_for(app) as client,
+    ):
+        me = await register(client)
+        model.steps = [Step(tool_calls=[("stock", {"item": "milk"})]), Step(text="Three left.")]
+        answer = await client.post(
+            "/api/v1/chat/messages", json={"content": "milk?"}, headers=me.headers
+        )
+        assert answer.status_code == 201, answer.text
+        assert seen == [{"item": "milk"}]
+        assert answer.json()["tool_results"][0]["output"] == {"stock": 3}

@@ -7,6 +7,7 @@ its answer as it is produced, plus a usage report.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import AsyncGenerator
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.assistant.executor import ToolOutcome, ToolScope, execute
+from convstore.assistant.external import Tool
 from convstore.conversations.schemas import TOOL_NAME_PATTERN, MessageRead
 from convstore.errors import ConvstoreError
 from convstore.kit.jsoninput import loads
@@ -116,6 +118,12 @@ class ToolRunner:
     max_calls: int = 16
     calls: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Tool] = field(default_factory=dict)
+    """Tools beyond the task tools (the library user's, the MCP servers'), by name."""
+
+    def extra_schemas(self) -> list[dict[str, Any]]:
+        """The extra tools in the Chat Completions ``tools`` format."""
+        return [tool.schema() for tool in self.extra.values()]
 
     async def call(
         self, name: str, arguments: str | dict[str, Any], call_id: str | None = None
@@ -145,6 +153,8 @@ class ToolRunner:
                 False,
                 {"error": f"too many tool calls in one turn (>{self.max_calls})"},
             )
+        elif name in self.extra:
+            outcome = await _call_extra(self.extra[name], call_id, arguments)
         else:
             async with self.units.writing(self.scope.user_id) as conn:
                 outcome = await execute(conn, self.scope, call_id, name, arguments)
@@ -154,6 +164,19 @@ class ToolRunner:
     def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A read unit for the turn's user (a provider reading what it needs to plan)."""
         return self.units.reading(self.scope.user_id)
+
+
+async def _call_extra(tool: Tool, call_id: str, arguments: str | dict[str, Any]) -> ToolOutcome:
+    """Run a tool beyond the task tools: its failure is the model's tool error, not the turn's."""
+    args = _as_object(arguments)
+    if "_raw" in args and len(args) == 1:
+        return ToolOutcome(call_id, tool.name, False, {"error": "arguments are not a JSON object"})
+    try:
+        output = await tool.call(args)
+        json.dumps(output)
+    except Exception as exc:  # the tool's own failure, whatever it is, goes to the model
+        return ToolOutcome(call_id, tool.name, False, {"error": str(exc) or type(exc).__name__})
+    return ToolOutcome(call_id, tool.name, True, output)
 
 
 def _safe_name(name: str) -> str:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
 from typing import Any
@@ -26,6 +26,7 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.assistant.executor import ToolScope
+from convstore.assistant.external import McpClients, Tool
 from convstore.assistant.protocol import (
     Assistant,
     ProviderError,
@@ -104,10 +105,19 @@ class TurnStream:
 class ChatService:
     """Runs chat turns with one assistant provider; ``units`` opens their transactions."""
 
-    def __init__(self, units: Units, settings: Settings, assistant: Assistant) -> None:
+    def __init__(
+        self,
+        units: Units,
+        settings: Settings,
+        assistant: Assistant,
+        tools: Sequence[Tool] = (),
+    ) -> None:
         self.units = units
         self.assistant = assistant
         self.settings = settings
+        self.tools = tuple(tools)
+        """The library user's tools, offered (with the MCP servers') to model providers."""
+        self._mcp = McpClients(settings.mcp_servers) if settings.mcp_servers else None
         self._running: set[asyncio.Task[None]] = set()
         self._models: dict[str, Assistant] = {}
 
@@ -117,6 +127,8 @@ class ChatService:
         for task in self._running:
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
+        if self._mcp is not None:
+            await self._mcp.aclose()
         for assistant in (self.assistant, *self._models.values()):
             close = getattr(assistant, "aclose", None)
             if close is not None:
@@ -277,6 +289,9 @@ class ChatService:
         usage: dict[str, Any] | None = None
         started = time.perf_counter()
         try:
+            assistant = self.assistant_for(conv)
+            if assistant.name != "builtin":  # the builtin assistant knows the task tools only
+                runner.extra = await self._extra_tools()
             history = await self._history(turn)
             model_turn = Turn(
                 history,
@@ -288,7 +303,7 @@ class ChatService:
             )
             async with (
                 asyncio.timeout(self.settings.chat_turn_timeout_seconds),
-                contextlib.aclosing(self.assistant_for(conv).run(model_turn, runner)) as events,
+                contextlib.aclosing(assistant.run(model_turn, runner)) as events,
             ):
                 async for event in events:
                     for frame in frames.tools():
@@ -339,6 +354,12 @@ class ChatService:
         final = await self._finalize(turn, text, runner, usage, None, frames, log, [])
         self._count("complete", started)
         yield final
+
+    async def _extra_tools(self) -> dict[str, Tool]:
+        found = list(self.tools)
+        if self._mcp is not None:
+            found += await self._mcp.tools()
+        return {tool.name: tool for tool in found}
 
     def _count(self, outcome: str, started: float) -> None:
         """The turn's outcome and duration in the metrics, by the configured provider."""

@@ -154,7 +154,9 @@ class OpenAIAssistant:
         for _ in range(self.max_steps):
             calls: dict[int, dict[str, str]] = {}
             text: list[str] = []
-            async with contextlib.aclosing(self._step(messages, calls, text, totals)) as step:
+            schemas = tool_schemas() + tools.extra_schemas()
+            stepping = self._step(messages, schemas, calls, text, totals)
+            async with contextlib.aclosing(stepping) as step:
                 async for event in step:
                     yield event
             if not calls:
@@ -184,6 +186,7 @@ class OpenAIAssistant:
     async def _step(
         self,
         messages: list[dict[str, Any]],
+        schemas: list[dict[str, Any]],
         calls: dict[int, dict[str, str]],
         text: list[str],
         totals: dict[str, int],
@@ -193,7 +196,7 @@ class OpenAIAssistant:
                 stream = await self.client.chat.completions.create(
                     model=self.model,
                     messages=cast("list[ChatCompletionMessageParam]", messages),
-                    tools=cast("list[ChatCompletionFunctionToolParam]", tool_schemas()),
+                    tools=cast("list[ChatCompletionFunctionToolParam]", schemas),
                     stream=True,
                     stream_options={"include_usage": True},
                 )
