@@ -50,6 +50,8 @@ LAYERS: list[tuple[str, int]] = [
     ("auth/notifier.py", SERVICES),
     ("assistant/protocol.py", SERVICES),
     ("assistant/executor.py", SERVICES),
+    ("assistant/streams.py", SERVICES),
+    ("assistant/external.py", SERVICES),
     ("assistant/providers/*", SERVICES),
     ("assistant/builtin/*", SERVICES),
     # Every query.

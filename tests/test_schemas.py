@@ -10,7 +10,15 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import convstore
-from convstore.assistant.schemas import ChunkFrame, DoneFrame, ErrorFrame, StreamFrame
+from convstore.assistant.schemas import (
+    ChunkFrame,
+    DoneFrame,
+    ErrorFrame,
+    Frame,
+    StreamFrame,
+    ToolCallFrame,
+    ToolResultFrame,
+)
 from convstore.auth.schemas import (
     ExternalLoginRequest,
     LoginRequest,
@@ -103,9 +111,16 @@ def test_token_pair_shape() -> None:
 def test_stream_frames_are_told_apart_by_type() -> None:
     now = utc_now()
     conv, msg = uuid.uuid4(), uuid.uuid4()
-    adapter: TypeAdapter[ChunkFrame | DoneFrame | ErrorFrame] = TypeAdapter(StreamFrame)
+    adapter: TypeAdapter[Frame] = TypeAdapter(StreamFrame)
     chunk = adapter.validate_python(
-        {"type": "chunk", "conversation_id": conv, "message_id": msg, "index": 0, "delta": "Hi"}
+        {
+            "type": "chunk",
+            "id": 1,
+            "conversation_id": conv,
+            "message_id": msg,
+            "index": 0,
+            "delta": "Hi",
+        }
     )
     assert isinstance(chunk, ChunkFrame)
     message = {
@@ -118,7 +133,9 @@ def test_stream_frames_are_told_apart_by_type() -> None:
         "created_at": now,
         "updated_at": now,
     }
-    done = adapter.validate_json(DoneFrame.model_validate({"message": message}).model_dump_json())
+    done = adapter.validate_json(
+        DoneFrame.model_validate({"id": 2, "message": message}).model_dump_json()
+    )
     assert isinstance(done, DoneFrame)
     assert done.message.seq == 2
     error = adapter.validate_python({"type": "error", "code": "provider_timeout", "detail": "x"})
@@ -128,3 +145,29 @@ def test_stream_frames_are_told_apart_by_type() -> None:
         adapter.validate_python({"type": "chunk", "delta": "x"})
     with pytest.raises(ValidationError):
         adapter.validate_python({"type": "progress"})
+    call = adapter.validate_python(
+        {
+            "type": "tool_call",
+            "id": 3,
+            "conversation_id": conv,
+            "message_id": msg,
+            "call_id": "call_1",
+            "name": "add_task",
+            "arguments": {"title": "milk"},
+        }
+    )
+    assert isinstance(call, ToolCallFrame)
+    result = adapter.validate_python(
+        {
+            "type": "tool_result",
+            "id": 4,
+            "conversation_id": conv,
+            "message_id": msg,
+            "call_id": "call_1",
+            "name": "add_task",
+            "ok": False,
+            "error": "title: too long",
+        }
+    )
+    assert isinstance(result, ToolResultFrame)
+    assert result.result is None

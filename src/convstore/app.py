@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from sqlalchemy import event
 
 from convstore import __version__, migrate
 from convstore.apikeys.router import router as api_keys_router
+from convstore.assistant.external import Tool
 from convstore.assistant.protocol import Assistant
 from convstore.assistant.providers import build_assistant
 from convstore.assistant.router import router as chat_router
@@ -71,6 +72,7 @@ def create_app(
     *,
     notifier: Notifier | None = None,
     assistant: Assistant | None = None,
+    tools: Sequence[Tool] = (),
     http_client: httpx.AsyncClient | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
@@ -79,6 +81,8 @@ def create_app(
     Args:
         settings: default: from the environment.
         notifier: delivers password reset tokens (default: the log).
+        tools: Python tools the ``openai`` assistant may call, next to the task tools and
+            the tools of ``CONVSTORE_MCP_SERVERS``.
         http_client: used to fetch an external issuer's JWKS.
         tracer_provider: where the spans go when tracing is on (``CONVSTORE_OTEL_ENABLED``;
             default: an OTLP exporter configured by the ``OTEL_*`` variables).
@@ -117,7 +121,7 @@ def create_app(
         app.state.rate_limits = RateLimits(settings)
         app.state.chat = None  # built on first use (the provider may load heavier modules)
         app.state.chat_factory = lambda: ChatService(
-            store, settings, assistant or build_assistant(settings)
+            store, settings, assistant or build_assistant(settings), tools
         )
         # CONVSTORE_PURGE_RETENTION_DAYS: purge old soft deletions in the background.
         purger = (

@@ -10,7 +10,7 @@ import json
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///convstore.db"
@@ -35,6 +35,33 @@ class Limits(BaseSettings):
     """Largest JSON encoding of one tool call's arguments."""
     max_item_bytes: int = Field(default=1_048_576, ge=64)
     """Largest JSON encoding (UTF-8 bytes) of one item an agent adds (see docs/schema.md)."""
+
+
+class ChatModel(BaseModel):
+    """A model a conversation may pick with ``metadata.model`` (``CONVSTORE_CHAT_MODELS``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    provider: Literal["builtin", "openai"]
+    model: str | None = Field(default=None, min_length=1)
+    """The provider's model name (``openai``; unset: ``CONVSTORE_OPENAI_MODEL``)."""
+
+
+class McpServer(BaseModel):
+    """An MCP server whose tools the assistant may call (``CONVSTORE_MCP_SERVERS``): a
+    command started over stdio, or a streamable HTTP ``url``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServer:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either command (stdio) or url (streamable HTTP)")
+        return self
 
 
 class Settings(BaseSettings):
@@ -123,9 +150,24 @@ class Settings(BaseSettings):
     chat_history_chars: int = Field(default=60_000, ge=1_000)
     """…and no more text than this (older messages are dropped first)."""
     chat_turn_timeout_seconds: float = Field(default=120.0, gt=0)
-    chat_cancel_on_disconnect: bool = True
-    """A streamed turn whose client goes away is ended (its reply stored as interrupted);
-    False lets it run to the end and store the whole reply."""
+    chat_cancel_on_disconnect: bool = False
+    """True: a streamed turn whose client goes away is ended (its reply stored as
+    interrupted); False (the default) lets it run to the end and store the whole reply, which
+    the client can resume."""
+    chat_models: dict[str, ChatModel] = Field(default_factory=dict)
+    """The models a conversation may choose by name in ``metadata.model``, e.g.
+    ``{"gpt-4o": {"provider": "openai", "model": "gpt-4o"}, "offline": {"provider":
+    "builtin"}}``; a conversation without one gets ``CONVSTORE_ASSISTANT_PROVIDER``."""
+    mcp_servers: list[McpServer] = Field(default_factory=list)
+    """MCP servers whose tools the ``openai`` assistant may call, e.g. ``[{"name": "files",
+    "command": "python", "args": ["files_server.py"]}, {"name": "web", "url":
+    "http://127.0.0.1:9000/mcp"}]``."""
+    chat_frames_flush_seconds: float = Field(default=0.1, gt=0, le=5)
+    """A turn stores its frames in batches this often (and checks for a cancel request)."""
+    chat_frames_retention_hours: float = Field(default=24.0, gt=0)
+    """A turn's stored frames are deleted this long after they were written."""
+    chat_follow_poll_seconds: float = Field(default=0.2, gt=0, le=5)
+    """How often a resumed stream looks for the turn's new frames in the store."""
     openai_base_url: str | None = None
     """E.g. ``http://localhost:11434/v1`` (Ollama) or a vLLM server; unset: OpenAI's."""
     openai_api_key: SecretStr | None = None

@@ -1,6 +1,7 @@
 """Every table, imported in one place: this is what Alembic compares against."""
 
 from convstore.apikeys.models import ApiKey
+from convstore.assistant.models import StreamFrame
 from convstore.auth.models import IdempotencyKey, PasswordResetToken, RefreshToken
 from convstore.conversations.models import Conversation, Message
 from convstore.kit.base import Base
@@ -15,6 +16,7 @@ __all__ = [
     "Message",
     "PasswordResetToken",
     "RefreshToken",
+    "StreamFrame",
     "Task",
     "TaskEvent",
     "User",

@@ -50,23 +50,42 @@ def sse_frames(body: str) -> list[tuple[str, dict[str, Any]]]:
         lines = dict(line.split(": ", 1) for line in block.splitlines())
         data = json.loads(lines["data"])
         assert data["type"] == lines["event"], block
+        if "id" in lines:
+            assert int(lines["id"]) == data["id"], block
         frames.append((lines["event"], data))
     return frames
 
 
 def assert_chunks_then_done(frames: list[dict[str, Any]]) -> dict[str, Any]:
-    """The frames are chunks of one reply (indexed 0, 1, …) then one ``done``; its message."""
+    """The frames are one turn: ids 1, 2, 3…, chunks of one reply (indexed 0, 1, …) and its
+    tool steps (each ``tool_call`` before its ``tool_result``, as stored), then one ``done``;
+    its message."""
     kinds = [f["type"] for f in frames]
     assert kinds[-1] == "done", kinds
-    assert kinds[:-1], kinds
-    assert set(kinds[:-1]) == {"chunk"}, kinds
-    chunks, done = frames[:-1], frames[-1]["message"]
+    assert [f["id"] for f in frames] == list(range(1, len(frames) + 1)), frames
+    assert set(kinds[:-1]) <= {"chunk", "tool_call", "tool_result"}, kinds
+    chunks = [f for f in frames if f["type"] == "chunk"]
+    assert chunks, kinds
+    done = frames[-1]["message"]
     assert [c["index"] for c in chunks] == list(range(len(chunks)))
-    assert {(c["conversation_id"], c["message_id"]) for c in chunks} == {
+    assert {(c["conversation_id"], c["message_id"]) for c in frames[:-1]} == {
         (done["conversation_id"], done["id"])
     }
     assert "".join(c["delta"] for c in chunks) == done["content"]
     assert done["status"] == "complete"
+    calls = [f for f in frames if f["type"] == "tool_call"]
+    results = [f for f in frames if f["type"] == "tool_result"]
+    stored = done["tool_calls"] or []
+    assert [(c["call_id"], c["name"], c["arguments"]) for c in calls] == [
+        (c["id"], c["name"], c["arguments"]) for c in stored
+    ]
+    outcomes = done["tool_results"] or []
+    assert [(r["call_id"], r["ok"]) for r in results] == [
+        (r["tool_call_id"], not r["is_error"]) for r in outcomes
+    ]
+    for frame in results:
+        call = next(c for c in calls if c["call_id"] == frame["call_id"])
+        assert call["id"] < frame["id"]
     message: dict[str, Any] = done
     return message
 
@@ -104,7 +123,7 @@ async def turn_frames(ws: ClientConnection, **message: Any) -> list[dict[str, An
     """Send one message; every frame up to and including ``done`` or ``error``."""
     await ws.send(json.dumps({"type": "message", **message}))
     frames = [await receive(ws)]
-    while frames[-1]["type"] == "chunk":
+    while frames[-1]["type"] not in ("done", "error"):
         frames.append(await receive(ws))
     return frames
 

@@ -4,14 +4,17 @@ the Chat Completions wire format, streamed tool-call deltas included."""
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from convstore.assistant.external import Tool
 from tests.chat.conftest import openai_settings
 from tests.support.api import Account, client_for, register, running_app
 from tests.support.fake_llm import FakeModel, Step
@@ -321,3 +324,246 @@ async def test_bad_chat_input_is_422_and_writes_nothing(
     assert answer.status_code == 422
     convs = await model_client.get("/api/v1/conversations", headers=me.headers)
     assert convs.json()["items"] == []
+
+
+async def test_item_rows_in_the_history_read_as_chat_completions_messages(
+    model_client: httpx.AsyncClient, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, _ = fake_model
+    me = await register(model_client)
+    conv = await model_client.post("/api/v1/conversations", json={}, headers=me.headers)
+    conv_id = conv.json()["id"]
+    items = [
+        {"type": "message", "role": "user", "content": "what is the weather?"},
+        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "look it up"}]},
+        {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": '{"at": 1}'},
+        {"type": "reasoning", "summary": []},
+        {"type": "function_call", "call_id": "c2", "name": "clock", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+        {
+            "type": "function_call_output",
+            "call_id": "c2",
+            "output": [{"type": "input_text", "text": "9:00"}],
+        },
+        {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+        {"type": "message", "role": "assistant", "content": "Sunny at nine."},
+    ]
+    added = await model_client.post(
+        f"/api/v1/conversations/{conv_id}/items", json={"items": items}, headers=me.headers
+    )
+    assert added.status_code == 201, added.text
+    model.steps = [Step(text="Anything else?")]
+    answer = await model_client.post(
+        f"/api/v1/chat/conversations/{conv_id}/messages",
+        json={"content": "thanks"},
+        headers=me.headers,
+    )
+    assert answer.status_code == 201, answer.text
+    sent = model.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    calls = sent[2]["tool_calls"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
+        ("c1", "weather", '{"at": 1}'),
+        ("c2", "clock", "{}"),
+    ]
+    assert sent[3] == {"role": "tool", "tool_call_id": "c1", "content": "sunny"}
+    assert sent[4]["tool_call_id"] == "c2"
+    assert json.loads(sent[4]["content"]) == [{"type": "input_text", "text": "9:00"}]
+    assert sent[5] == {"role": "assistant", "content": "Sunny at nine."}
+
+
+SECRET = "sk-live-4f2a9c"
+
+
+async def test_provider_errors_reach_clients_generic_and_the_log_in_full(
+    model_client: httpx.AsyncClient,
+    fake_model: tuple[FakeModel, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model, base_url = fake_model
+    me = await register(model_client)
+    leak = f"invalid key {SECRET} for https://internal.example/v1"
+    model.steps = [Step(status=500, error_message=leak)]
+    with caplog.at_level("WARNING", logger="convstore.assistant"):
+        failed = await model_client.post(
+            "/api/v1/chat/messages", json={"content": "hello"}, headers=me.headers
+        )
+    assert failed.status_code == 502
+    assert failed.json()["detail"] == "the assistant provider failed; retry"
+    assert SECRET not in failed.text
+    assert base_url not in failed.text
+    assert SECRET in caplog.text
+    conv_id = (
+        failed.json().get("conversation_id")
+        or (await model_client.get("/api/v1/conversations", headers=me.headers)).json()["items"][0][
+            "id"
+        ]
+    )
+    stored = await _messages(model_client, me, conv_id)
+    assert SECRET not in json.dumps(stored)
+    model.steps = [Step(status=401, error_message=leak)]
+    streamed = await model_client.post(
+        "/api/v1/chat/messages", json={"content": "hi", "stream": True}, headers=me.headers
+    )
+    ((kind, frame),) = _frames(streamed.text)
+    assert kind == "error"
+    assert frame["detail"] == "the assistant provider failed; retry"
+    assert SECRET not in streamed.text
+    assert "127.0.0.1" not in streamed.text
+
+
+async def test_an_unreachable_provider_is_not_named_to_clients(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = openai_settings(database_url, "http://127.0.0.1:9/v1")
+    async with running_app(settings) as app, client_for(app) as client:
+        me = await register(client)
+        with caplog.at_level("WARNING", logger="convstore.assistant"):
+            answer = await client.post(
+                "/api/v1/chat/messages", json={"content": "hi"}, headers=me.headers
+            )
+        assert answer.status_code == 502
+        assert answer.json()["detail"] == "the assistant provider failed; retry"
+        assert "127.0.0.1:9" not in answer.text
+        assert "127.0.0.1:9" in caplog.text
+
+
+async def test_metadata_model_picks_among_the_allowed_models(
+    database_url: str, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, base_url = fake_model
+    models = {
+        "big": {"provider": "openai", "model": "fake-big"},
+        "offline": {"provider": "builtin"},
+    }
+    settings = openai_settings(
+        database_url, base_url, assistant_provider="builtin", chat_models=models
+    )
+    async with running_app(settings) as app, client_for(app) as client:
+        me = await register(client)
+
+        async def conversation(metadata: dict[str, Any]) -> str:
+            made = await client.post(
+                "/api/v1/conversations", json={"metadata": metadata}, headers=me.headers
+            )
+            assert made.status_code == 201, made.text
+            return str(made.json()["id"])
+
+        big = await conversation({"model": "big"})
+        model.steps = [Step(text="From the big one.")]
+        answer = await client.post(
+            f"/api/v1/chat/conversations/{big}/messages", json={"content": "hi"}, headers=me.headers
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["usage"]["model"] == "fake-big"
+        assert model.requests[-1]["model"] == "fake-big"
+
+        offline = await conversation({"model": "offline"})
+        answer = await client.post(
+            f"/api/v1/chat/conversations/{offline}/messages",
+            json={"content": "add buy milk"},
+            headers=me.headers,
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["usage"]["model"] == "builtin"
+        assert len(model.requests) == 1
+
+        default = await conversation({})
+        answer = await client.post(
+            f"/api/v1/chat/conversations/{default}/messages",
+            json={"content": "what's left?"},
+            headers=me.headers,
+        )
+        assert answer.json()["usage"]["model"] == "builtin"
+
+        unknown = await conversation({"model": "gpt-9"})
+        refused = await client.post(
+            f"/api/v1/chat/conversations/{unknown}/messages",
+            json={"content": "hi"},
+            headers=me.headers,
+        )
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["field"] == "metadata.model"
+        assert "big, offline" in refused.json()["errors"][0]["message"]
+        stored = await client.get(f"/api/v1/conversations/{unknown}/messages", headers=me.headers)
+        assert stored.json()["items"] == []  # nothing half-written
+
+
+WEATHER_SERVER = Path(__file__).resolve().parents[1] / "support" / "mcp_weather.py"
+
+
+async def test_the_model_calls_a_tool_of_a_configured_mcp_server(
+    database_url: str, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, base_url = fake_model
+    server = {"name": "weather", "command": sys.executable, "args": [str(WEATHER_SERVER)]}
+    settings = openai_settings(database_url, base_url, mcp_servers=[server])
+    async with running_app(settings) as app, client_for(app) as client:
+        me = await register(client)
+        model.steps = [
+            Step(tool_calls=[("weather__forecast", {"city": "Paris"})]),
+            Step(tool_calls=[("weather__forecast", {"city": "Atlantis"})]),
+            Step(text="Sunny in Paris."),
+        ]
+        answer = await client.post(
+            "/api/v1/chat/messages",
+            json={"content": "weather in Paris?", "stream": True},
+            headers=me.headers,
+        )
+        assert answer.status_code == 200, answer.text
+        frames = [data for _, data in _frames(answer.text)]
+        reply = frames[-1]["message"]
+        assert reply["status"] == "complete", reply
+        offered = {t["function"]["name"] for t in model.requests[0]["tools"]}
+        assert {"weather__forecast", "add_task"} <= offered
+        assert [c["name"] for c in reply["tool_calls"]] == ["weather__forecast"] * 2
+        ok, failed = reply["tool_results"]
+        assert (ok["is_error"], ok["output"]) == (False, {"city": "Paris", "sky": "sunny"})
+        assert failed["is_error"]
+        assert "no forecast under the sea" in failed["output"]["error"]
+        results = [f for f in frames if f["type"] == "tool_result"]
+        assert [(r["ok"], r["name"]) for r in results] == [
+            (True, "weather__forecast"),
+            (False, "weather__forecast"),
+        ]
+        sent = model.requests[1]["messages"][-1]
+        assert sent["role"] == "tool"
+        assert json.loads(sent["content"]) == {"city": "Paris", "sky": "sunny"}
+
+
+async def test_library_tools_are_offered_to_the_model(
+    database_url: str, fake_model: tuple[FakeModel, str]
+) -> None:
+    model, base_url = fake_model
+    seen: list[dict[str, Any]] = []
+
+    async def lookup(arguments: dict[str, Any]) -> Any:
+        seen.append(arguments)
+        return {"stock": 3}
+
+    tool = Tool(
+        name="stock",
+        description="How many of an item are in stock.",
+        parameters={"type": "object", "properties": {"item": {"type": "string"}}},
+        call=lookup,
+    )
+    async with (
+        running_app(openai_settings(database_url, base_url), tools=[tool]) as app,
+        client_for(app) as client,
+    ):
+        me = await register(client)
+        model.steps = [Step(tool_calls=[("stock", {"item": "milk"})]), Step(text="Three left.")]
+        answer = await client.post(
+            "/api/v1/chat/messages", json={"content": "milk?"}, headers=me.headers
+        )
+        assert answer.status_code == 201, answer.text
+        assert seen == [{"item": "milk"}]
+        assert answer.json()["tool_results"][0]["output"] == {"stock": 3}

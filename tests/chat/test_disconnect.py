@@ -1,7 +1,9 @@
-"""A client that goes away in the middle of a streamed reply: over SSE and over a WebSocket, on a
-real uvicorn server, with a slow model (a local Chat Completions server that streams a word at a
-time). The rows must end consistent — the user's message kept, the reply finalised as ``error``
-with the text streamed so far, never left ``streaming`` — and the conversation goes on.
+"""A client that goes away in the middle of a streamed reply, with
+``CONVSTORE_CHAT_CANCEL_ON_DISCONNECT=true`` (by default the turn goes on: see
+test_resume.py): over SSE and over a WebSocket, on a real uvicorn server, with a slow model (a
+local Chat Completions server that streams a word at a time). The rows must end consistent —
+the user's message kept, the reply finalised as ``error`` with the text streamed so far, never
+left ``streaming`` — and the conversation goes on.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ async def live(database_url: str, fake_model: tuple[FakeModel, str]) -> AsyncIte
     """The API with the ``openai`` provider on the fake model, served by uvicorn."""
     model, base_url = fake_model
     async with (
-        running_app(openai_settings(database_url, base_url)) as app,
+        running_app(openai_settings(database_url, base_url, chat_cancel_on_disconnect=True)) as app,
         serving(app) as url,
         httpx.AsyncClient(base_url=url, timeout=WAIT_SECONDS) as api,
     ):
@@ -138,7 +140,7 @@ async def test_a_websocket_closed_mid_stream_leaves_an_error_reply_and_the_chat_
         await ws.send(json.dumps({"type": "auth", "token": live.me.access_token}))
         await ws.send(json.dumps({"type": "message", "content": "hi", "conversation_id": conv}))
         frames = [json.loads(await ws.recv())]
-        while frames[-1]["type"] == "chunk":
+        while frames[-1]["type"] not in ("done", "error"):
             frames.append(json.loads(await ws.recv()))
     done = assert_chunks_then_done(frames)
     assert (done["seq"], done["content"].strip()) == (4, "Hello again.")

@@ -56,11 +56,20 @@ KINDS: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
 }
 
 
+CHAT_TURNS = {
+    f"{API}/chat/messages",
+    f"{API}/chat/conversations/{{conversation_id}}/messages",
+    f"{API}/chat/conversations/{{conversation_id}}/retry",
+}
+"""Chat turns take a key too; one turn writes two rows and may stream, so they have tests of
+their own (tests/chat/test_resume.py, test_an_idempotency_key_never_runs_a_second_turn)."""
+
+
 def test_every_idempotent_route_is_tested(app: FastAPI) -> None:
     idempotent = {
         op.path for op in problem_operations(app) if "idempotency-key" in op.header_params
     }
-    assert idempotent == {path for path, *_ in KINDS.values()}
+    assert idempotent == {path for path, *_ in KINDS.values()} | CHAT_TURNS
 
 
 async def _target(client: httpx.AsyncClient, account: Account, kind: str) -> tuple[str, str]:

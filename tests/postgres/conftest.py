@@ -103,6 +103,10 @@ async def populate(client: httpx.AsyncClient) -> Seeded:
         f"{API}/tasks", headers={"Authorization": f"Bearer {key.json()['key']}"}
     )
     assert used.status_code == 200, used.text
+    turn = await client.post(  # a chat turn stores its stream's frames
+        f"{API}/chat/messages", json={"content": "what is left?"}, headers=account.headers
+    )
+    assert turn.status_code == 201, turn.text
     return seeded
 
 

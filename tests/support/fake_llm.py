@@ -27,6 +27,7 @@ class Step:
     text: str = ""
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     status: int = 200
+    error_message: str = "scripted failure"
     delay: float = 0.0
     chunk_delay: float = 0.0
 
@@ -50,7 +51,7 @@ class FakeModel:
         if step.delay:
             await asyncio.sleep(step.delay)
         if step.status != 200:
-            error = {"error": {"message": "scripted failure", "type": "server_error"}}
+            error = {"error": {"message": step.error_message, "type": "server_error"}}
             return JSONResponse(error, status_code=step.status)
         if not body.get("stream"):
             return JSONResponse(_completion(body["model"], step))

@@ -7,6 +7,7 @@ its answer as it is produced, plus a usage report.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import AsyncGenerator
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.assistant.executor import ToolOutcome, ToolScope, execute
+from convstore.assistant.external import Tool
 from convstore.conversations.schemas import TOOL_NAME_PATTERN, MessageRead
 from convstore.errors import ConvstoreError
 from convstore.kit.jsoninput import loads
@@ -49,7 +51,16 @@ class Usage:
     counts: dict[str, Any]
 
 
-AssistantEvent = TextDelta | Usage
+@dataclass(frozen=True, slots=True)
+class ToolStep:
+    """A tool call started (``outcome`` None) or ended: yielded by :meth:`ToolRunner.stream`
+    so that the chat sends its ``tool_call``/``tool_result`` frames as they happen."""
+
+    call_id: str
+    outcome: ToolOutcome | None = None
+
+
+AssistantEvent = TextDelta | Usage | ToolStep
 
 
 @dataclass(frozen=True)
@@ -107,15 +118,34 @@ class ToolRunner:
     max_calls: int = 16
     calls: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Tool] = field(default_factory=dict)
+    """Tools beyond the task tools (the library user's, the MCP servers'), by name."""
+
+    def extra_schemas(self) -> list[dict[str, Any]]:
+        """The extra tools in the Chat Completions ``tools`` format."""
+        return [tool.schema() for tool in self.extra.values()]
 
     async def call(
         self, name: str, arguments: str | dict[str, Any], call_id: str | None = None
     ) -> ToolOutcome:
         """Run one tool call (or refuse it past ``max_calls``) and record it."""
+        outcome: ToolOutcome | None = None
+        async for step in self.stream(name, arguments, call_id):
+            outcome = step.outcome
+        assert outcome is not None
+        return outcome
+
+    async def stream(
+        self, name: str, arguments: str | dict[str, Any], call_id: str | None = None
+    ) -> AsyncGenerator[ToolStep, None]:
+        """Like :meth:`call`, yielding a :class:`ToolStep` once the call is recorded (before
+        it runs) and one with its outcome once it ended; a provider passes both on, so that
+        the chat's clients see the tool step as it starts."""
         call_id = call_id or f"call_{uuid.uuid4().hex[:24]}"
         self.calls.append(
             {"id": call_id, "name": _safe_name(name), "arguments": _as_object(arguments)}
         )
+        yield ToolStep(call_id)
         if len(self.calls) > self.max_calls:
             outcome = ToolOutcome(
                 call_id,
@@ -123,15 +153,30 @@ class ToolRunner:
                 False,
                 {"error": f"too many tool calls in one turn (>{self.max_calls})"},
             )
+        elif name in self.extra:
+            outcome = await _call_extra(self.extra[name], call_id, arguments)
         else:
             async with self.units.writing(self.scope.user_id) as conn:
                 outcome = await execute(conn, self.scope, call_id, name, arguments)
         self.results.append(outcome.as_result())
-        return outcome
+        yield ToolStep(call_id, outcome)
 
     def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A read unit for the turn's user (a provider reading what it needs to plan)."""
         return self.units.reading(self.scope.user_id)
+
+
+async def _call_extra(tool: Tool, call_id: str, arguments: str | dict[str, Any]) -> ToolOutcome:
+    """Run a tool beyond the task tools: its failure is the model's tool error, not the turn's."""
+    args = _as_object(arguments)
+    if "_raw" in args and len(args) == 1:
+        return ToolOutcome(call_id, tool.name, False, {"error": "arguments are not a JSON object"})
+    try:
+        output = await tool.call(args)
+        json.dumps(output)
+    except Exception as exc:  # the tool's own failure, whatever it is, goes to the model
+        return ToolOutcome(call_id, tool.name, False, {"error": str(exc) or type(exc).__name__})
+    return ToolOutcome(call_id, tool.name, True, output)
 
 
 def _safe_name(name: str) -> str:

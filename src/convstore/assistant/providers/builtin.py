@@ -36,7 +36,11 @@ class BuiltinAssistant:
         steps = plan(utterance, ctx)
         outcomes = []
         for call in steps.calls:
-            done = await tools.call(call.name, call.arguments)
+            done = None
+            async for step in tools.stream(call.name, call.arguments):
+                yield step
+                done = step.outcome
+            assert done is not None
             error = None if done.ok else str(done.output.get("error", "failed"))
             outcomes.append(Outcome(call, done.ok, done.output if done.ok else None, error))
         text = reply(steps, outcomes, ctx)

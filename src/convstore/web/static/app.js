@@ -413,6 +413,21 @@ function Chat({ conversationId, conversation, onStarted, onTurnEnded, onToolResu
     setOlder(page.has_more ? page.next_cursor : null);
   }
 
+  // Stop: ask the server to end the turn (wherever it runs), then close the stream.
+  async function stop() {
+    const abort = controller.current;
+    if (!abort) return;
+    abort.stopping = true;
+    if (abort.reply) {
+      try {
+        await api.call(abort.reply, { method: "POST" });
+      } catch (e) {
+        // The turn already ended (409) or the server is away: closing the stream is enough.
+      }
+    }
+    abort.abort();
+  }
+
   async function turn(path, body, userText, resend) {
     const abort = new AbortController();
     controller.current = abort;
@@ -437,6 +452,10 @@ function Chat({ conversationId, conversation, onStarted, onTurnEnded, onToolResu
     try {
       await api.streamTurn(path, body, abort.signal, (frame) => {
         adopt(frame.conversation_id || (frame.message && frame.message.conversation_id));
+        if (frame.message_id && !abort.reply) {
+          // What Stop cancels: the turn goes on by itself when only the stream is closed.
+          abort.reply = `/chat/conversations/${frame.conversation_id}/messages/${frame.message_id}/cancel`;
+        }
         switch (frame.type) {
           case "chunk":
             reply.content += frame.delta || "";
@@ -462,7 +481,11 @@ function Chat({ conversationId, conversation, onStarted, onTurnEnded, onToolResu
             break;
           case "error":
             reply.status = "error";
-            reply.error = { detail: frame.detail || "The reply failed.", code: frame.code, action: "retry" };
+            reply.error = {
+              detail: abort.stopping ? "Stopped." : frame.detail || "The reply failed.",
+              code: frame.code,
+              action: "retry",
+            };
             ended = true;
             break;
           default:
@@ -566,7 +589,7 @@ function Chat({ conversationId, conversation, onStarted, onTurnEnded, onToolResu
         onKeyDown=${onKeyDown}
       ></textarea>
       ${running
-        ? html`<button type="button" class="stop" onClick=${() => controller.current && controller.current.abort()}>Stop</button>`
+        ? html`<button type="button" class="stop" onClick=${stop}>Stop</button>`
         : html`<button type="submit" class="primary">Send</button>`}
     </form>
   </main>`;
