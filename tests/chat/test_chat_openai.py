@@ -496,6 +496,21 @@ async def test_metadata_model_picks_among_the_allowed_models(
         stored = await client.get(f"/api/v1/conversations/{unknown}/messages", headers=me.headers)
         assert stored.json()["items"] == []  # nothing half-written
 
+    # Without a list of models, metadata.model is the application's own: the provider answers.
+    plain = openai_settings(database_url, base_url, assistant_provider="builtin")
+    async with running_app(plain) as app, client_for(app) as client:
+        me = await register(client)
+        made = await client.post(
+            "/api/v1/conversations", json={"metadata": {"model": "gpt-4o-mini"}}, headers=me.headers
+        )
+        answer = await client.post(
+            f"/api/v1/chat/conversations/{made.json()['id']}/messages",
+            json={"content": "what's left?"},
+            headers=me.headers,
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["usage"]["model"] == "builtin"
+
 
 WEATHER_SERVER = Path(__file__).resolve().parents[1] / "support" / "mcp_weather.py"
 

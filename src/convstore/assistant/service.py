@@ -136,18 +136,19 @@ class ChatService:
 
     def assistant_for(self, conv: ConversationRead) -> Assistant:
         """The assistant of the conversation: the model its ``metadata.model`` names (one of
-        ``CONVSTORE_CHAT_MODELS``), else the configured provider.
+        ``CONVSTORE_CHAT_MODELS``), else the configured provider. Without a list of models,
+        ``metadata.model`` is the application's own data and the configured provider answers.
 
         Raises:
-            InvalidInput: ``metadata.model`` names no allowed model.
+            InvalidInput: models are listed and ``metadata.model`` names none of them.
         """
         metadata = conv.metadata if isinstance(conv.metadata, dict) else {}
         name = metadata.get("model")
-        if name is None:
-            return self.assistant
         models = self.settings.chat_models
+        if name is None or not models:
+            return self.assistant
         if not isinstance(name, str) or name not in models:
-            allowed = ", ".join(sorted(models)) or "none configured"
+            allowed = ", ".join(sorted(models))
             raise InvalidInput(f"unknown model (allowed: {allowed})", field="metadata.model")
         if name not in self._models:
             from convstore.assistant.providers import build_assistant
