@@ -20,6 +20,7 @@ from openai.types.conversations import (
 )
 from pydantic import TypeAdapter
 
+from convstore import Store
 from tests.compat.conftest import Program, serve_for_test, sign_up_program
 
 ITEM = TypeAdapter(ConversationItem)
@@ -375,3 +376,114 @@ def test_rate_limited_is_a_rate_limit_error(
     finally:
         limited_program.close()
         server.close()
+
+
+EVERY_KIND: list[dict[str, Any]] = [
+    {
+        "type": "message",
+        "id": "m_sys",
+        "role": "system",
+        "status": "completed",
+        "content": [{"type": "input_text", "text": "Be brief."}],
+    },
+    {
+        "type": "message",
+        "id": "m_dev",
+        "role": "developer",
+        "status": "completed",
+        "content": [{"type": "input_text", "text": "Use the tools."}],
+    },
+    {
+        "type": "message",
+        "id": "m_user",
+        "role": "user",
+        "status": "completed",
+        "content": [
+            {"type": "input_text", "text": "what is in these?"},
+            {
+                "type": "input_image",
+                "detail": "auto",
+                "image_url": "data:image/png;base64,iVBORw0KGgo=",
+            },
+            {
+                "type": "input_file",
+                "filename": "list.txt",
+                "file_data": "data:text/plain;base64,bWlsaw==",
+            },
+        ],
+    },
+    {
+        "type": "reasoning",
+        "id": "rs_every",
+        "encrypted_content": "gAAAAB…opaque",
+        "summary": [{"type": "summary_text", "text": "two attachments"}],
+    },
+    {
+        "type": "function_call",
+        "id": "fc_every",
+        "call_id": "c1",
+        "name": "read_file",
+        "arguments": '{"name": "list.txt"}',
+        "status": "completed",
+    },
+    {
+        "type": "function_call_output",
+        "id": "fco_every",
+        "call_id": "c1",
+        "status": "completed",
+        "output": [{"type": "input_text", "text": "milk"}],
+    },
+    {
+        "type": "mcp_call",
+        "id": "mcp_1",
+        "server_label": "weather",
+        "name": "forecast",
+        "arguments": '{"city": "Lyon"}',
+        "output": "sunny",
+        "status": "completed",
+    },
+    {
+        "type": "web_search_call",
+        "id": "ws_every",
+        "status": "completed",
+        "action": {"type": "search", "query": "milk"},
+    },
+    {"type": "acme.note", "id": "note_1", "body": {"pinned": True, "tags": ["x", "y"]}},
+    {
+        "type": "message",
+        "id": "m_refusal",
+        "role": "assistant",
+        "status": "completed",
+        "content": [
+            {"type": "refusal", "refusal": "I cannot open that image."},
+            {"type": "output_text", "text": "The file says milk.", "annotations": []},
+        ],
+    },
+]
+"""An item of every kind an agent stores, each already in its returned form (id, status)."""
+
+
+async def test_every_kind_of_item_reads_back_equal_on_every_surface(
+    program: Program, store: Store
+) -> None:
+    """Added once over ``/v1``; read back JSON-equal, in order, through ``/v1``, ``/api/v1``
+    and the library."""
+    async with program.async_client() as client:
+        conv = await client.conversations.create(items=EVERY_KIND[:4])
+        await client.conversations.items.create(conv.id, items=EVERY_KIND[4:])
+        over_v1 = [
+            i.model_dump(exclude_unset=True)
+            async for i in client.conversations.items.list(conv.id, order="asc")
+        ]
+        assert over_v1 == EVERY_KIND
+        for n, given in enumerate(EVERY_KIND):
+            one = await client.conversations.items.retrieve(given["id"], conversation_id=conv.id)
+            assert one.model_dump(exclude_unset=True) == given, n
+    native_id = uuid.UUID(hex=conv.id.removeprefix("conv_"))
+    async with httpx.AsyncClient(base_url=program.base_url, headers=program.headers) as http:
+        page = await http.get(f"/api/v1/conversations/{native_id}/items", params={"limit": 100})
+        assert page.status_code == 200, page.text
+    assert [i["item"] for i in page.json()["items"]] == EVERY_KIND
+    assert [i["id"] for i in page.json()["items"]] == [i["id"] for i in EVERY_KIND]
+    library = await store.for_user(program.user_id).items.list(native_id, limit=100, order="asc")
+    assert [i.item for i in library.items] == EVERY_KIND
