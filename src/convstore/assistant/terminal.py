@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 
 from rich.console import Console
@@ -23,6 +24,18 @@ HELP = (
 )
 
 
+class _OperatorLog(logging.Handler):
+    """The terminal is the operator's own: it shows why the provider failed (its URL, whether
+    a key is set), which API clients only read in the log. One line each, no traceback."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.console.print(record.getMessage(), style="red", markup=False, highlight=False)
+
+
 async def run_chat(
     settings: Settings, console: Console, email: str, conversation_id: uuid.UUID | None
 ) -> None:
@@ -36,6 +49,9 @@ async def run_chat(
         if conversation_id is not None:
             await store.for_user(user_id).conversations.get(conversation_id)
         chat = ChatService(store, settings, build_assistant(settings))
+        provider_log = logging.getLogger("convstore.assistant")
+        shown = _OperatorLog(console)
+        provider_log.addHandler(shown)
         try:
             console.print(
                 f"[bold]convstore chat[/bold] — {email}, assistant "
@@ -43,6 +59,7 @@ async def run_chat(
             )
             await _loop(store, chat, console, user_id, conversation_id)
         finally:
+            provider_log.removeHandler(shown)
             await chat.aclose()
 
 
