@@ -101,6 +101,7 @@ CONSTRAINT_ERRORS: dict[str, tuple[type[ConvstoreError], str]] = {
     "uq_conversations_user_id_key": (Conflict, _KEY_TAKEN),
     "fk_messages_conversation_id_user_id_conversations": (NotFound, "conversation not found"),
     "fk_messages_parent_id_messages": (NotFound, "message not found"),
+    "fk_stream_frames_message_id_messages": (NotFound, "message not found"),
 }
 """The error of a violated constraint, by the name ``kit/base.py``'s naming convention gives
 it (a unique index by its own name on PostgreSQL, by its columns on SQLite); a foreign key to

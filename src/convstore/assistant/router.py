@@ -47,7 +47,7 @@ from convstore.http.deps import (
     get_limits,
     get_store,
 )
-from convstore.http.errors import ERROR_RESPONSES, Problem
+from convstore.http.errors import CONFLICT_RESPONSES, ERROR_RESPONSES, Problem
 from convstore.http.idempotency import Replay, replay_headers
 from convstore.http.ratelimit import RateLimits
 from convstore.http.routing import ApiRoute
@@ -69,6 +69,7 @@ _TURN_RESPONSES: dict[int | str, dict[str, Any]] = {
         "with status `error` and can be retried.",
     },
     504: {"model": Problem, "description": "The model provider timed out (as 502)."},
+    **CONFLICT_RESPONSES,
 }
 
 
@@ -359,6 +360,14 @@ async def chat_stream(
     return _sse_response(_followed(chat, user.id, message_id, start))
 
 
+class CancelRequested(BaseModel):
+    """The stop request is stored; the turn ends at its next flush."""
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    status: Literal["cancelling"] = "cancelling"
+
+
 @router.post(
     "/conversations/{conversation_id}/messages/{message_id}/cancel",
     summary="Stop a reply being written",
@@ -367,12 +376,12 @@ async def chat_stream(
 )
 async def chat_cancel(
     conversation_id: uuid.UUID, message_id: uuid.UUID, user: CurrentUser, request: Request
-) -> Response:
+) -> CancelRequested:
     """Ask the turn writing this reply to stop, on whichever server it runs: within
     `CONVSTORE_CHAT_FRAMES_FLUSH_SECONDS` it ends, its reply stored as interrupted and its
     stream ending with an `error` frame (`interrupted`)."""
     await request_cancel(_chat(request).units, user.id, conversation_id, message_id)
-    return Response(status_code=status.HTTP_202_ACCEPTED)
+    return CancelRequested(conversation_id=conversation_id, message_id=message_id)
 
 
 @router.websocket("/ws")
