@@ -276,17 +276,29 @@ async def test_frames_are_pruned_after_the_retention_period(
     settings = openai_settings(database_url, base_url, chat_frames_retention_hours=1e-7)
     async with running_app(settings) as app, client_for(app) as client:
         me = await register(client)
-        model.steps = [Step(text="Hi.")]
+        model.steps = [Step(text="Hi."), Step(text="Again.")]
         answer = await client.post(f"{CHAT}/messages", json={"content": "hi"}, headers=me.headers)
         reply = answer.json()
         url = f"{CHAT}/conversations/{reply['conversation_id']}/messages/{reply['id']}/stream"
+        # A turn prunes its user's frames older than the retention when it ends: the next turn,
+        # a moment later, finds the first one's frames old enough whatever the clock's grain.
+        await asyncio.sleep(0.05)
+        later = await client.post(
+            f"{CHAT}/conversations/{reply['conversation_id']}/messages",
+            json={"content": "again"},
+            headers=me.headers,
+        )
+        assert later.status_code == 201, later.text
 
         async def pruned() -> bool | None:
             return True if (await client.get(url, headers=me.headers)).status_code == 404 else None
 
         await eventually(pruned, "the frames to be pruned")
         stored = await messages(client, me, reply["conversation_id"])
-        assert stored[-1]["content"].strip() == "Hi."
+        assert [m["content"].strip() for m in stored if m["role"] == "assistant"] == [
+            "Hi.",
+            "Again.",
+        ]
 
 
 async def _turn_count(client: httpx.AsyncClient, who: Account, conv: str) -> int:
