@@ -31,6 +31,7 @@ from convstore.integrations.common import (  # noqa: E402
     resolve_user,
     stored,
 )
+from convstore.items.schemas import ItemRead  # noqa: E402
 from convstore.store import Store, UserScope  # noqa: E402
 
 
@@ -117,36 +118,23 @@ class ConvstoreSession:
             raise InvalidInput("must be 0 or more", field="limit")
         if count == 0:
             return []
-        for _ in range(2):
-            conversation_id = await self._conversation.find()
-            if conversation_id is None:
-                return []
-            try:
-                if count is None:
-                    reads = await all_items(self.scope, conversation_id)
-                else:
-                    reads = await latest_items(self.scope, conversation_id, count)
-            except NotFound:  # deleted through another surface: look it up again
-                self._conversation.forget()
-                continue
-            return [cast(TResponseInputItem, stored(r)) for r in reads]
-        return []
+
+        async def read(conversation_id: uuid.UUID) -> list[ItemRead]:
+            if count is None:
+                return await all_items(self.scope, conversation_id)
+            return await latest_items(self.scope, conversation_id, count)
+
+        reads: list[ItemRead] = await self._conversation.read(read, [])
+        return [cast(TResponseInputItem, stored(r)) for r in reads]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append ``items`` in order, all or none; ``[]`` does nothing."""
         if not items:
             return
         given = [cast(dict[str, Any], item) for item in items]
-        for attempt in range(2):
-            conversation_id = await self._conversation.ensure()
-            try:
-                await self.scope.items.add(conversation_id, given, keep_ids=False)
-            except NotFound:
-                if attempt:
-                    raise
-                self._conversation.forget()
-                continue
-            return
+        await self._conversation.write(
+            lambda conversation_id: self.scope.items.add(conversation_id, given, keep_ids=False)
+        )
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove and return the newest item; None when the session has none."""
@@ -162,13 +150,7 @@ class ConvstoreSession:
 
     async def clear_session(self) -> None:
         """Remove every item of the session (its conversation stays, empty)."""
-        conversation_id = await self._conversation.find()
-        if conversation_id is None:
-            return
-        try:
-            await self.scope.items.clear(conversation_id)
-        except NotFound:
-            self._conversation.forget()
+        await self._conversation.clear()
 
 
 __all__ = ["ConvstoreSession"]

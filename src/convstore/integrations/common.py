@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from convstore.errors import Conflict, NotFound
 from convstore.items.schemas import ItemRead
@@ -31,6 +32,9 @@ async def resolve_user(store: Store, user: str | uuid.UUID) -> UserScope:
         except Conflict:  # created by a concurrent caller in between
             found = await store.users.get_by_email(user)
     return store.for_user(found.id)
+
+
+T = TypeVar("T")
 
 
 class KeyedConversation:
@@ -64,6 +68,43 @@ class KeyedConversation:
 
     def forget(self) -> None:
         self._id = None
+
+    async def read(self, read: Callable[[uuid.UUID], Awaitable[T]], default: T) -> T:
+        """``read`` of the session's conversation (``default`` when it has none); a
+        conversation deleted meanwhile through another surface is looked up once again."""
+        for _ in range(2):
+            conversation_id = await self.find()
+            if conversation_id is None:
+                return default
+            try:
+                return await read(conversation_id)
+            except NotFound:
+                self.forget()
+        return default
+
+    async def write(self, write: Callable[[uuid.UUID], Awaitable[object]]) -> None:
+        """``write`` to the session's conversation, created for it when there is none (again
+        once, if it was deleted meanwhile through another surface)."""
+        for attempt in range(2):
+            conversation_id = await self.ensure()
+            try:
+                await write(conversation_id)
+            except NotFound:
+                if attempt:
+                    raise
+                self.forget()
+                continue
+            return
+
+    async def clear(self) -> None:
+        """Remove every item of the session's conversation (which stays, empty)."""
+        conversation_id = await self.find()
+        if conversation_id is None:
+            return
+        try:
+            await self.scope.items.clear(conversation_id)
+        except NotFound:
+            self.forget()
 
 
 async def all_items(scope: UserScope, conversation_id: uuid.UUID) -> list[ItemRead]:

@@ -45,14 +45,13 @@ from langchain_core.messages.tool import ToolCall, tool_call  # noqa: E402
 
 from convstore.config import Settings, get_settings  # noqa: E402
 from convstore.db import Database, create_engine  # noqa: E402
-from convstore.errors import NotFound  # noqa: E402
 from convstore.integrations.common import (  # noqa: E402
     KeyedConversation,
     all_items,
     resolve_user,
     stored,
 )
-from convstore.items.schemas import TEXT_PARTS  # noqa: E402
+from convstore.items.schemas import TEXT_PARTS, ItemRead  # noqa: E402
 from convstore.store import Store, UserScope  # noqa: E402
 
 T = TypeVar("T")
@@ -389,41 +388,22 @@ class ConvstoreChatMessageHistory(BaseChatMessageHistory):
     # The history, on the store's loop.
 
     async def _get(self) -> list[BaseMessage]:
-        for _ in range(2):
-            conversation_id = await self._conversation.find()
-            if conversation_id is None:
-                return []
-            try:
-                reads = await all_items(self.scope, conversation_id)
-            except NotFound:  # deleted through another surface: look it up again
-                self._conversation.forget()
-                continue
-            return from_items([stored(r) for r in reads])
-        return []
+        none: list[ItemRead] = []
+        reads = await self._conversation.read(
+            lambda conversation_id: all_items(self.scope, conversation_id), none
+        )
+        return from_items([stored(r) for r in reads])
 
     async def _add(self, messages: Sequence[BaseMessage]) -> None:
         items = [item for message in messages for item in to_items(message)]
         if not items:
             return
-        for attempt in range(2):
-            conversation_id = await self._conversation.ensure()
-            try:
-                await self.scope.items.add(conversation_id, items)
-            except NotFound:
-                if attempt:
-                    raise
-                self._conversation.forget()
-                continue
-            return
+        await self._conversation.write(
+            lambda conversation_id: self.scope.items.add(conversation_id, items)
+        )
 
     async def _clear(self) -> None:
-        conversation_id = await self._conversation.find()
-        if conversation_id is None:
-            return
-        try:
-            await self.scope.items.clear(conversation_id)
-        except NotFound:
-            self._conversation.forget()
+        await self._conversation.clear()
 
     # BaseChatMessageHistory.
 
