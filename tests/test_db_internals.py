@@ -1,28 +1,38 @@
-"""The private SQLAlchemy internals db.py reads, each behind one function: these tests fail
-when a SQLAlchemy release changes one of them under convstore (see docs/performance.md for why
+"""The private SQLAlchemy and aiosqlite internals db.py reads, each behind one function: these
+tests fail when a release changes one of them under convstore (see docs/performance.md for why
 each is worth it)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import asyncpg
 import pytest
-from sqlalchemy import Table, bindparam, select, text
+from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from convstore import Store
 from convstore.conversations.models import Message
 from convstore.db import (
+    DriverStatement,
+    SQLiteSteps,
     bind_processors_of,
+    in_one_hop,
     raise_adapted,
     raw_connection,
     result_columns_of,
+    run_on_thread,
     transaction_begun,
 )
 from convstore.kit.types import DateTimeUTC
+from convstore.users.models import User
+from convstore.users.schemas import UserRead
 
 messages = cast(Table, Message.__table__)
+users = cast(Table, User.__table__)
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -46,7 +56,7 @@ def test_bind_processors_are_those_sqlalchemy_applies(store: Store) -> None:
 def test_result_columns_are_keyed_and_processed_as_sqlalchemy_does(store: Store) -> None:
     dialect = _dialect(store)
     compiled = select(messages.c.id, messages.c.created_at, messages.c.seq).compile(dialect=dialect)
-    columns = dict(result_columns_of(compiled, dialect))
+    columns = {key: proc for key, _, proc in result_columns_of(compiled, dialect)}
     assert list(columns) == ["id", "created_at", "seq"]
     ours = columns["created_at"]
     theirs = messages.c.created_at.type._cached_result_processor(dialect, None)
@@ -112,3 +122,72 @@ async def test_the_asyncpg_ping_asks_the_driver_without_a_round_trip(store: Stor
     finally:
         dialect.do_ping = original
     assert seen
+
+
+def _renaming() -> DriverStatement:
+    return DriverStatement(
+        update(users)
+        .where(users.c.id == bindparam("uid"))
+        .values(name=bindparam("new_name"), updated_at=users.c.updated_at)
+    )
+
+
+def _sqlite_only(store: Store) -> None:
+    if store.db.dialect != "sqlite":
+        pytest.skip("aiosqlite only")
+
+
+async def test_work_runs_on_the_aiosqlite_thread_after_what_is_queued(store: Store) -> None:
+    _sqlite_only(store)
+    async with store.db.read() as conn:
+        driver = (await raw_connection(conn)).driver_connection
+        queued = asyncio.ensure_future(driver.execute_fetchall("SELECT 1"))
+        await asyncio.sleep(0)
+        ran = await run_on_thread(driver, lambda: (threading.get_ident(), queued.done()))
+        assert ran[0] != threading.get_ident()
+        assert (await queued) == [(1,)]
+        # The driver's own sqlite3 connection is the one its thread runs statements on.
+        assert await run_on_thread(driver, lambda: driver._conn.execute("SELECT 2").fetchone()) == (
+            2,
+        )
+
+
+async def test_one_hop_is_atomic_on_a_connection_without_a_transaction(
+    store: Store, user: UserRead
+) -> None:
+    _sqlite_only(store)
+    touch = _renaming()
+    broken = DriverStatement(text("INSERT INTO no_such_table VALUES (1)"))
+
+    def work(steps: SQLiteSteps) -> None:
+        steps.fetch(touch, {"uid": user.id, "new_name": "changed"})
+        steps.fetch(broken, {})
+
+    async with store.db.write_statement() as conn:
+        with pytest.raises(DBAPIError) as failed:
+            await in_one_hop(conn, work)
+        assert "no_such_table" in failed.value.statement
+        driver = (await raw_connection(conn)).driver_connection
+        assert driver.in_transaction is False
+    assert (await store.users.get(user.id)).name == user.name
+
+
+async def test_one_hop_runs_inside_a_transaction_already_begun(
+    store: Store, user: UserRead
+) -> None:
+    _sqlite_only(store)
+    touch = _renaming()
+    seen: list[bool] = []
+
+    async def rename_then_fail() -> None:
+        async with store.db.write() as conn:
+            await in_one_hop(
+                conn, lambda steps: steps.fetch(touch, {"uid": user.id, "new_name": "x"})
+            )
+            seen.append((await raw_connection(conn)).driver_connection.in_transaction)
+            raise RuntimeError("the caller's transaction rolls the unit back")
+
+    with pytest.raises(RuntimeError):
+        await rename_then_fail()
+    assert seen == [True]  # the unit left the caller's transaction open
+    assert (await store.users.get(user.id)).name == user.name

@@ -16,13 +16,13 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import orjson
-from sqlalchemy import event
+from sqlalchemy import JSON, Uuid, event
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -47,6 +47,8 @@ from convstore.errors import (
     NotFound,
 )
 from convstore.extras import require
+
+T = TypeVar("T")
 
 WRITE_OPTION = "convstore_write"
 """Execution option marking a connection that will write (SQLite: ``BEGIN IMMEDIATE``)."""
@@ -277,6 +279,9 @@ def create_engine(
         # Reset on return only what needs it (see _install_sqlite_hooks): a rollback is a hop
         # to the driver's thread, and a read has no transaction to roll back.
         kwargs["pool_reset_on_return"] = None
+        # Hot reads run on the event loop's thread (sqlite_read), their unit holding the
+        # connection alone; sqlite3 is built serialized (threadsafety 3) besides.
+        kwargs["connect_args"] = {"check_same_thread": False}
         engine = create_async_engine(target, **kwargs)
         _install_sqlite_hooks(engine, settings)
         return engine
@@ -345,6 +350,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
         # The driver's implicit transactions would defer BEGIN past our pragmas and make
         # SAVEPOINT unusable; we issue BEGIN ourselves in the "begin" hook below.
         dbapi_connection.isolation_level = None
+        setattr(dbapi_connection.driver_connection, _BUSY_TIMEOUT, settings.sqlite_busy_timeout_ms)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA foreign_keys = ON")
@@ -471,9 +477,16 @@ class Database:
     async def write_statement(
         self, user_id: uuid.UUID | None = None
     ) -> AsyncIterator[AsyncConnection]:
-        """A connection for a write that is ONE statement: on PostgreSQL in autocommit mode
-        (the statement is its own transaction, committed when it returns: one round trip);
-        elsewhere, and for ``user_id`` under row-level security, the same as :meth:`write`."""
+        """A connection for a write its repository makes atomic by itself: on PostgreSQL ONE
+        statement in autocommit mode (its own transaction, committed when it returns: one
+        round trip), for ``user_id`` under row-level security the same as :meth:`write`; on
+        SQLite a connection with no transaction open, under the process's write lock, whose
+        repository runs the write as one unit on the driver's thread (:func:`in_one_hop`).
+        Anything else written through it commits statement by statement."""
+        if self._write_lock is not None:  # SQLite: the repository's unit begins and commits
+            async with self._write_lock, self._unit(self._reader, begin=False) as conn:
+                yield conn
+            return
         if self._autocommit is None or self._needs_tenant(user_id):
             async with self.write(user_id) as conn:
                 yield conn
@@ -603,10 +616,10 @@ class DriverStatement:
     ``fetch`` or aiosqlite's ``execute_fetchall``. Driver errors are raised as SQLAlchemy's
     ``DBAPIError``s, like any other statement's.
 
-    :meth:`fetch` is for reads. Writes go through :meth:`write` and :meth:`execute_many`,
-    which take the driver only where it runs inside SQLAlchemy's transaction
-    (:func:`driver_in_step`), and SQLAlchemy otherwise (so do statements with an expanding
-    ``IN``, which SQLAlchemy renders per execution).
+    :meth:`fetch` is for reads. Writes go through :meth:`write`, which takes the driver only
+    where it runs inside SQLAlchemy's transaction (:func:`driver_in_step`), and SQLAlchemy
+    otherwise (so do statements with an expanding ``IN``, which SQLAlchemy renders per
+    execution), or on SQLite through :class:`SQLiteSteps`, on the driver's own thread.
     """
 
     def __init__(self, statement: Any) -> None:
@@ -622,7 +635,10 @@ class DriverStatement:
             for name, bind in compiled.binds.items()
             if not bind.required and bind.value is not None
         }
-        columns = result_columns_of(compiled, dialect)
+        columns = [
+            (key, _faster(impl, proc, dialect))
+            for key, impl, proc in result_columns_of(compiled, dialect)
+        ]
         plan = _Compiled(
             sql=str(compiled),
             binds=[(name, bind_processors.get(name)) for name in names],
@@ -651,22 +667,7 @@ class DriverStatement:
                 *(await conn.execute(self.statement, params)).mappings()
             ]
             return rows
-        return await self.fetch(conn, params)
-
-    async def execute_many(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-        """Run the statement once per parameter set of ``rows``, in one driver call (asyncpg's
-        pipelined ``executemany``, or one aiosqlite hop) where the driver is in step."""
-        plan = await self._on_driver(conn)
-        if plan is None:
-            await conn.execute(self.statement, rows)
-            return
-        args = [self._args(plan, row) for row in rows]
-        raw = await raw_connection(conn)
-        driver: Any = raw.driver_connection
-        try:
-            await driver.executemany(plan.sql, args)
-        except Exception as error:
-            raise _as_dbapi_error(conn, raw, plan.sql, args, error) from error
+        return await self._fetch(conn, params, inline=False)
 
     async def fetch(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Mapping[str, Any]]:
         """The statement's rows keyed by column, values processed as SQLAlchemy would.
@@ -674,6 +675,11 @@ class DriverStatement:
         On asyncpg the driver's own records (``Row``: :func:`_row_class`) when no column needs
         processing: building a dict per row costs more than decoding it. Dicts otherwise.
         """
+        return await self._fetch(conn, params, inline=True)
+
+    async def _fetch(
+        self, conn: AsyncConnection, params: dict[str, Any], *, inline: bool
+    ) -> list[Mapping[str, Any]]:
         plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
         args = self._args(plan, params)
         raw = await raw_connection(conn)
@@ -681,18 +687,125 @@ class DriverStatement:
         try:
             if plan.asyncpg:
                 records: Any = await driver.fetch(plan.sql, *args, record_class=_row_class())
+            elif inline:
+                records = await sqlite_read(driver, plan.sql, args)
             else:
                 records = await driver.execute_fetchall(plan.sql, args)
         except Exception as error:
             raise _as_dbapi_error(conn, raw, plan.sql, args, error) from error
-        keys, processed = plan.keys, plan.processed
-        if plan.asyncpg and not processed:
+        if plan.asyncpg and not plan.processed:
             return records  # type: ignore[no-any-return]
-        rows: list[Mapping[str, Any]] = [dict(zip(keys, rec, strict=True)) for rec in records]
-        for row in rows:
-            for key, proc in processed:
-                row[key] = proc(row[key])  # type: ignore[index]
-        return rows
+        return plan.rows(records)
+
+    def plan(self, dialect: Any) -> _Compiled:
+        """The statement compiled for ``dialect`` (once)."""
+        return self._compiled.get(dialect.name) or self._compile(dialect)
+
+
+_BUSY_TIMEOUT = "_convstore_busy_timeout_ms"
+"""The attribute of an aiosqlite connection holding its ``busy_timeout`` (set on connect)."""
+
+
+async def sqlite_read(driver: Any, sql: str, args: list[Any]) -> list[Any]:
+    """The rows of a read on aiosqlite's connection ``driver``, run on the calling thread.
+
+    Why not on the driver's thread: the round trip to it (a queue, a thread wake-up and the
+    event loop's) took 150–280 µs on the benchmark's machine, more than three times what the
+    hot keyset reads (an indexed page of messages, a user's recent conversations) take to run
+    (docs/performance.md, fourth round). A read in WAL mode waits for no writer; the few
+    moments where one could wait (another connection recovering or closing the WAL) are not
+    waited out here: the read runs with ``busy_timeout`` 0 and, should SQLite answer busy,
+    goes to the driver's thread, which waits as any statement does. Nothing else runs on the
+    connection meanwhile: a unit of work holds it alone, and its thread is idle between the
+    unit's statements.
+    """
+    db: sqlite3.Connection | None = getattr(driver, "_connection", None)
+    if db is None or not getattr(driver, "_running", False):
+        closed: list[Any] = await driver.execute_fetchall(sql, args)  # the driver says why
+        return closed
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        return db.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(getattr(driver, _BUSY_TIMEOUT, 5_000))}")
+    rows: list[Any] = await driver.execute_fetchall(sql, args)
+    return rows
+
+
+class SQLiteSteps:
+    """Statements run one after another on the SQLite driver's own thread (see
+    :func:`in_one_hop`): :class:`DriverStatement`s with their binds and results processed as
+    SQLAlchemy would, on the ``sqlite3`` connection itself."""
+
+    def __init__(self, db: sqlite3.Connection, dialect: Any) -> None:
+        self.db = db
+        self.dialect = dialect
+        self.sql = ""
+        self.args: Any = ()
+
+    def _run(self, sql: str, args: Any) -> sqlite3.Cursor:
+        self.sql, self.args = sql, args
+        return self.db.execute(sql, args)
+
+    def fetch(self, statement: DriverStatement, params: dict[str, Any]) -> list[Mapping[str, Any]]:
+        """The statement's rows keyed by column (``RETURNING`` rows of a write)."""
+        plan = statement.plan(self.dialect)
+        return plan.rows(self._run(plan.sql, statement._args(plan, params)).fetchall())
+
+    def execute_many(self, statement: DriverStatement, rows: list[dict[str, Any]]) -> None:
+        """The statement once per parameter set of ``rows``."""
+        plan = statement.plan(self.dialect)
+        self.sql, self.args = plan.sql, [statement._args(plan, row) for row in rows]
+        self.db.executemany(plan.sql, self.args)
+
+
+async def in_one_hop(conn: AsyncConnection, work: Callable[[SQLiteSteps], T]) -> T:
+    """Run ``work`` on the SQLite driver's thread in ONE hop, as one atomic unit (why:
+    docs/performance.md, fourth round): every ``await`` of a statement is a round trip to
+    aiosqlite's thread, which costs more than most of convstore's statements take to run.
+
+    On a connection with no transaction open (a :meth:`Database.write_statement` unit, which
+    holds the process's write lock) ``work`` runs between ``BEGIN IMMEDIATE`` and ``COMMIT``,
+    rolled back on any error; inside a transaction already begun (:meth:`Database.write`) it
+    runs in that transaction, whose owner commits or rolls back. Driver errors are raised as
+    SQLAlchemy's ``DBAPIError``s, like any other statement's.
+    """
+    raw = await raw_connection(conn)
+    driver: Any = raw.driver_connection
+    steps: SQLiteSteps | None = None
+
+    def unit() -> T:
+        nonlocal steps
+        db: sqlite3.Connection = driver._conn
+        steps = SQLiteSteps(db, conn.dialect)
+        own = not db.in_transaction
+        if own:
+            steps._run("BEGIN IMMEDIATE", ())
+        try:
+            result = work(steps)
+            if own:
+                steps._run("COMMIT", ())
+        except BaseException:
+            if own and db.in_transaction:
+                db.rollback()
+            raise
+        return result
+
+    try:
+        return await run_on_thread(driver, unit)
+    except Exception as error:
+        sql, args = (steps.sql, list(steps.args)) if steps is not None else ("", [])
+        raise _as_dbapi_error(conn, raw, sql, args, error) from error
+
+
+async def run_on_thread(driver: Any, fn: Callable[[], T]) -> T:
+    """Run ``fn`` on aiosqlite's connection thread, after whatever is queued there
+    (``Connection._execute``, the function every aiosqlite call goes through)."""
+    result: T = await driver._execute(fn)
+    return result
 
 
 @functools.cache
@@ -712,8 +825,76 @@ def _row_class() -> type:
     return Row
 
 
+def _faster(impl: Any, processor: Any, dialect: Any) -> Any:
+    """On SQLite, the conversion SQLAlchemy's processor makes of a ``Uuid`` or ``JSON``
+    column, several times faster: building a UUID from its text and calling the JSON decoder
+    through two wrappers were most of the CPU of reading 50 messages (docs/performance.md,
+    fourth round). Any other column keeps SQLAlchemy's processor."""
+    if processor is None or dialect.name != "sqlite":
+        return processor
+    if isinstance(impl, Uuid) and impl.as_uuid:
+        return _uuid_column()
+    if isinstance(impl, JSON):
+        return _json_value
+    return processor
+
+
+_new_object = object.__new__
+_set_slot = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _uuid_from_text(value: str | None) -> uuid.UUID | None:
+    """A stored UUID (32 hex digits, or the 36-character form) as a ``uuid.UUID``, built as
+    ``uuid.UUID.__init__`` builds it, without re-checking text convstore wrote itself."""
+    if value is None:
+        return None
+    if len(value) != 32:
+        return uuid.UUID(value)
+    made = _new_object(uuid.UUID)
+    _set_slot(made, "int", int(value, 16))
+    _set_slot(made, "is_safe", _UNKNOWN)
+    return made
+
+
+def _uuid_column() -> Callable[[str | None], uuid.UUID | None]:
+    """:func:`_uuid_from_text` for one column, which hands the previous UUID back when a
+    row repeats it: every message of a page has the same ``conversation_id``. The memo is
+    one tuple, replaced whole, so concurrent readers never see a text with another's UUID."""
+    memo: list[tuple[str | None, uuid.UUID | None]] = [(None, None)]
+
+    def process(value: str | None) -> uuid.UUID | None:
+        last = memo[0]
+        if value == last[0]:
+            return last[1]
+        made = _uuid_from_text(value)
+        memo[0] = (value, made)
+        return made
+
+    return process
+
+
+def _json_value(value: Any) -> Any:
+    """A stored JSON document (SQLite hands a number stored bare back as a number)."""
+    if value is None or not isinstance(value, str | bytes):
+        return value
+    return json_loads(value)
+
+
+_SQLITE_FASTER: dict[str | None, Any] = {"uuid": _uuid_from_text, "json": _json_value}
+
+
 class _Compiled:
-    __slots__ = ("asyncpg", "binds", "defaults", "expanding", "keys", "processed", "sql")
+    __slots__ = (
+        "asyncpg",
+        "binds",
+        "build",
+        "defaults",
+        "expanding",
+        "keys",
+        "processed",
+        "sql",
+    )
 
     def __init__(
         self,
@@ -730,8 +911,41 @@ class _Compiled:
         self.defaults = defaults
         self.keys = [key for key, _ in columns]
         self.processed = [(key, proc) for key, proc in columns if proc is not None]
+        self.build = _row_builder(columns)
         self.asyncpg = asyncpg
         self.expanding = expanding
+
+    def rows(self, records: Any) -> list[Mapping[str, Any]]:
+        """The driver's records as dicts keyed by column, values processed as SQLAlchemy
+        would."""
+        build = self.build
+        return [build(record) for record in records]
+
+
+def _row_builder(columns: list[tuple[str, Any]]) -> Callable[[Any], dict[str, Any]]:
+    """A function making one record a dict keyed by column, each value through its
+    processor: one dict display, generated once per statement, as :mod:`dataclasses`
+    generates ``__init__`` (it builds 50 messages' rows in a third of the time of filling
+    dicts column by column; docs/performance.md, fourth round). The keys are column names of
+    convstore's own statements, the processors passed by name, never spliced as text."""
+    namespace: dict[str, Any] = {}
+    entries = []
+    for i, (key, proc) in enumerate(columns):
+        if proc is None:
+            entries.append(f"{key!r}: record[{i}]")
+        else:
+            namespace[f"p{i}"] = proc
+            entries.append(f"{key!r}: p{i}(record[{i}])")
+    width = len(columns)
+    source = (
+        "def build(record):\n"
+        f"    if len(record) != {width}:\n"
+        f"        raise ValueError('a record of ' + str(len(record)) + ' columns, not {width}')\n"
+        f"    return {{{', '.join(entries)}}}\n"
+    )
+    exec(source, namespace)
+    build: Callable[[Any], dict[str, Any]] = namespace["build"]
+    return build
 
 
 def _as_dbapi_error(
@@ -797,13 +1011,15 @@ def bind_processors_of(compiled: Any) -> Mapping[str, Any]:
     return processors
 
 
-def result_columns_of(compiled: Any, dialect: Any) -> list[tuple[str, Any]]:
-    """Each result column of ``compiled``: its key and the result processor SQLAlchemy's
-    cursor applies, or None (``SQLCompiler._result_columns``; the processor is public)."""
-    return [
-        (entry.keyname, entry.type.dialect_impl(dialect).result_processor(dialect, None))
-        for entry in compiled._result_columns
-    ]
+def result_columns_of(compiled: Any, dialect: Any) -> list[tuple[str, Any, Any]]:
+    """Each result column of ``compiled``: its key, its type as ``dialect`` implements it and
+    the result processor SQLAlchemy's cursor applies, or None (``SQLCompiler._result_columns``;
+    the type and its processor are public)."""
+    columns = []
+    for entry in compiled._result_columns:
+        impl = entry.type.dialect_impl(dialect)
+        columns.append((entry.keyname, impl, impl.result_processor(dialect, None)))
+    return columns
 
 
 def raise_adapted(adapter: Any, error: Exception) -> None:

@@ -29,7 +29,14 @@ from convstore.compat.schemas import (
 from convstore.conversations.schemas import ConversationCreate, ConversationUpdate
 from convstore.conversations.service import conversation as conversation_service
 from convstore.errors import InvalidInput, NotFound
-from convstore.http.deps import CurrentUser, IdempotencyDep, ReadConn, SettingsDep, WriteConn
+from convstore.http.deps import (
+    AppendConn,
+    CurrentUser,
+    IdempotencyDep,
+    ReadConn,
+    SettingsDep,
+    WriteConn,
+)
 from convstore.http.routing import ApiRoute
 from convstore.items.schemas import ItemPage
 from convstore.items.service import check_items
@@ -173,7 +180,7 @@ async def create_items(
     conversation_id: ConversationId,
     body: OpenAIItemsCreate,
     user: CurrentUser,
-    conn: WriteConn,
+    conn: AppendConn,
     idem: IdempotencyDep,
     settings: SettingsDep,
     include: Include = None,

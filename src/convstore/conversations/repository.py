@@ -16,6 +16,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    column,
     delete,
     exists,
     func,
@@ -32,7 +33,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.conversations.models import Conversation, Message
-from convstore.db import DriverStatement
+from convstore.db import DriverStatement, SQLiteSteps, in_one_hop, json_dumps
 
 conversations = cast(Table, Conversation.__table__)
 messages = cast(Table, Message.__table__)
@@ -100,11 +101,6 @@ def _append_one_query(with_title: bool, with_parents: bool) -> DriverStatement:
 
 
 @cache
-def _reserve_query(with_title: bool, with_parents: bool) -> DriverStatement:
-    return DriverStatement(_reserve_statement(with_title, with_parents))
-
-
-@cache
 def _insert_query() -> DriverStatement:
     """INSERT of one appended message (every column an append writes, ``seq`` included)."""
     names = (*NEW_MESSAGE_COLUMNS, "seq")
@@ -148,10 +144,17 @@ def _append_batch_query(with_title: bool, with_parents: bool) -> DriverStatement
 
 
 @cache
-def _reserve_statement(with_title: bool, with_parents: bool) -> Any:
-    """``UPDATE conversations … RETURNING messages_count`` (see ``reserve_seqs``). With
+def _sqlite_reserve_query(with_title: bool, with_parents: bool) -> DriverStatement:
+    return DriverStatement(_reserve_statement(with_title, with_parents, parents_json=True))
+
+
+@cache
+def _reserve_statement(with_title: bool, with_parents: bool, parents_json: bool = False) -> Any:
+    """``UPDATE conversations … RETURNING messages_count`` (see ``MessageRepository.append``). With
     parents, it also requires each of ``parent_ids`` to be a visible message of the
-    conversation: otherwise it changes nothing and returns no row.
+    conversation: otherwise it changes nothing and returns no row. With ``parents_json``
+    (SQLite) the parents come as one JSON array of ids (``json_each``) instead of an
+    expanding ``IN``, which only SQLAlchemy's own execution can render.
 
     Its parameters are named apart from the columns: an execution parameter named like a
     column of an UPDATE's table would become one more SET clause.
@@ -170,10 +173,17 @@ def _reserve_statement(with_title: bool, with_parents: bool) -> Any:
     where = [t.id == bindparam("target_id"), t.user_id == bindparam("owner_id")]
     where.append(t.deleted_at.is_(None))
     if with_parents:
+        if parents_json:
+            listed: Select[Any] = select(column("value")).select_from(
+                func.json_each(bindparam("parents_json"))
+            )
+            among: ColumnElement[bool] = m.id.in_(listed.scalar_subquery())
+        else:
+            among = m.id.in_(bindparam("parent_ids", expanding=True))
         visible = (
             select(func.count())
             .where(
-                m.id.in_(bindparam("parent_ids", expanding=True)),
+                among,
                 m.conversation_id == bindparam("target_id"),
                 m.user_id == bindparam("owner_id"),
                 m.deleted_at.is_(None),
@@ -327,28 +337,6 @@ class ConversationRepository:
         stmt = stmt.order_by(t.id.asc() if ascending else t.id.desc()).limit(limit)
         return list((await self.conn.execute(stmt)).mappings())
 
-    async def reserve_seqs(
-        self,
-        conversation_id: uuid.UUID,
-        count: int,
-        *,
-        now: datetime,
-        title: str | None,
-        parents: frozenset[uuid.UUID] = frozenset(),
-    ) -> int | None:
-        """Take ``count`` sequence numbers for new messages; the last one taken, or None (and
-        nothing changed) when the conversation is not this user's live one or one of
-        ``parents`` is not a visible message of it.
-
-        One atomic ``UPDATE … RETURNING``: concurrent appenders queue on the row lock, so no
-        number is handed out twice and ``messages_count`` never loses an update. ``title``
-        fills an empty title (from the first user message).
-        """
-        params = self.reserve_params(conversation_id, count, now=now, title=title, parents=parents)
-        query = _reserve_query(title is not None, bool(parents))
-        rows = await query.write(self.conn, params)
-        return int(rows[0]["messages_count"]) if rows else None
-
     def reserve_params(
         self,
         conversation_id: uuid.UUID,
@@ -371,6 +359,12 @@ class ConversationRepository:
             params["parent_ids"] = sorted(parents)
             params["parent_count"] = len(parents)
         return params
+
+
+def _number(rows: list[dict[str, Any]], last: int) -> None:
+    """Give ``rows`` their seqs, the last one ``last``."""
+    for seq, row in enumerate(rows, start=last - len(rows) + 1):
+        row["seq"] = seq
 
 
 class MessageRepository:
@@ -417,26 +411,38 @@ class MessageRepository:
         The one place an append's statements are chosen. On PostgreSQL it is ONE statement,
         ``WITH bump AS (UPDATE conversations … RETURNING messages_count) INSERT INTO messages
         … SELECT … FROM bump``: the row lock taken by the UPDATE orders concurrent appenders
-        as :meth:`ConversationRepository.reserve_seqs` does, and on a connection in autocommit
+        as any ``UPDATE`` does (no number is handed out twice, ``messages_count`` never
+        loses an update), and on a connection in autocommit
         mode the whole append is one round trip. On SQLite, the seqs are reserved and the rows
-        inserted by two statements of the caller's transaction (it holds the write lock).
+        inserted by two statements run in one hop to the driver's thread (``in_one_hop``),
+        in the caller's transaction or, on a ``write_statement`` connection, in their own.
         """
         parents = frozenset(row["parent_id"] for row in rows if row["parent_id"] is not None)
         for row in rows:
             row["user_id"] = self.user_id
         if self.conn.dialect.name == "postgresql":
             last = await self._append_in_one_statement(conversation_id, rows, now, title, parents)
-        else:
-            last = await self.conversations.reserve_seqs(
-                conversation_id, len(rows), now=now, title=title, parents=parents
-            )
-        if last is None:
-            return None
-        for seq, row in enumerate(rows, start=last - len(rows) + 1):
-            row["seq"] = seq
-        if self.conn.dialect.name != "postgresql":
-            await _insert_query().execute_many(self.conn, rows)
-        return last
+            if last is not None:
+                _number(rows, last)
+            return last
+        params = self.conversations.reserve_params(
+            conversation_id, len(rows), now=now, title=title, parents=parents
+        )
+        if parents:
+            del params["parent_ids"]
+            params["parents_json"] = json_dumps([parent.hex for parent in sorted(parents)])
+        reserve = _sqlite_reserve_query(title is not None, bool(parents))
+
+        def unit(steps: SQLiteSteps) -> int | None:
+            found = steps.fetch(reserve, params)
+            if not found:
+                return None
+            last = int(found[0]["messages_count"])
+            _number(rows, last)
+            steps.execute_many(_insert_query(), rows)
+            return last
+
+        return await in_one_hop(self.conn, unit)
 
     async def _append_in_one_statement(
         self,

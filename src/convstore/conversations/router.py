@@ -21,6 +21,7 @@ from convstore.conversations.service import conversation as conversation_service
 from convstore.conversations.service import message as message_service
 from convstore.http.deps import (
     API_PREFIX,
+    AppendConn,
     CurrentUser,
     Cursor,
     IdempotencyDep,
@@ -167,7 +168,7 @@ async def append_message(
     conversation_id: uuid.UUID,
     body: MessageCreate,
     user: CurrentUser,
-    conn: WriteConn,
+    conn: AppendConn,
     idem: IdempotencyDep,
     settings: SettingsDep,
     response: Response,

@@ -182,8 +182,24 @@ async def write_conn(request: Request, user: CurrentUser) -> AsyncIterator[Async
         yield conn
 
 
+async def append_conn(
+    request: Request,
+    user: CurrentUser,
+    key: Annotated[str | None, Depends(idempotency_key)],
+) -> AsyncIterator[AsyncConnection]:
+    """The connection of an append, which the repository makes atomic by itself
+    (:meth:`Store.writing_statement`: one round trip on PostgreSQL, one hop to SQLite's
+    thread); a request with an Idempotency-Key gets a write transaction, which the key's
+    claim and recorded response share with the append."""
+    store = get_store(request)
+    unit = store.writing if key is not None else store.writing_statement
+    async with unit(user.id) as conn:
+        yield conn
+
+
 ReadConn = Annotated[AsyncConnection, Depends(read_conn, scope="function")]
 WriteConn = Annotated[AsyncConnection, Depends(write_conn, scope="function")]
+AppendConn = Annotated[AsyncConnection, Depends(append_conn, scope="function")]
 
 
 def client_ip(request: Request) -> str:

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from convstore.http.deps import (
     API_PREFIX,
+    AppendConn,
     CurrentUser,
     IdempotencyDep,
     ReadConn,
@@ -85,7 +86,7 @@ async def add_items(
     conversation_id: uuid.UUID,
     body: ItemsCreate,
     user: CurrentUser,
-    conn: WriteConn,
+    conn: AppendConn,
     idem: IdempotencyDep,
     settings: SettingsDep,
     response: Response,

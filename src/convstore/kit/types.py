@@ -62,7 +62,12 @@ class DateTimeUTC(TypeDecorator[datetime]):
 
 
 def _sqlite_timestamp(value: str | None) -> datetime | None:
-    """A stored SQLite timestamp (naive UTC text) as an aware UTC datetime."""
+    """A stored SQLite timestamp (naive UTC text) as an aware UTC datetime: the text with its
+    offset appended is parsed in one call, five times faster than parsing and then replacing
+    the time zone (docs/performance.md, fourth round)."""
     if value is None:
         return None
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # text that already names an offset
+        return datetime.fromisoformat(value).astimezone(UTC)
