@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import asyncpg
@@ -191,3 +191,28 @@ async def test_one_hop_runs_inside_a_transaction_already_begun(
         await rename_then_fail()
     assert seen == [True]  # the unit left the caller's transaction open
     assert (await store.users.get(user.id)).name == user.name
+
+
+def test_sqlite_conversions_are_sqlalchemys(store: Store) -> None:
+    """The faster SQLite conversions of DriverStatement give what SQLAlchemy's processors
+    give, value for value."""
+    _sqlite_only(store)
+    dialect = _dialect(store)
+    columns = [messages.c.id, messages.c.parent_id, messages.c.tool_calls, messages.c.created_at]
+    stmt = select(*columns).where(messages.c.created_at < bindparam("at", type_=DateTimeUTC))
+    plan = DriverStatement(stmt).plan(dialect)
+    ours = dict(plan.processed)
+    theirs = {c.name: c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns}
+    for text_ in ("0190a1b2c3d4e5f60718293a4b5c6d7e", "0190a1b2-c3d4-e5f6-0718-293a4b5c6d7e"):
+        for _ in range(2):  # the second time from the column's memo
+            assert ours["id"](text_) == theirs["id"](text_)
+            assert ours["parent_id"](None) is theirs["parent_id"](None) is None
+    for stored in ('[{"id": "c1"}]', "null", None, 7):
+        assert ours["tool_calls"](stored) == theirs["tool_calls"](stored)
+    (bind,) = (proc for name, proc in plan.binds if name == "at")
+    public = DateTimeUTC().dialect_impl(dialect).bind_processor(dialect)
+    east = timezone(timedelta(hours=5, minutes=30))
+    for moment in (NOW, NOW.replace(microsecond=123), datetime(999, 1, 1, tzinfo=east), NOW):
+        assert bind(moment) == public(moment)
+    with pytest.raises(ValueError, match="naive"):
+        bind(NOW.replace(tzinfo=None))

@@ -17,6 +17,7 @@ import re
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +48,7 @@ from convstore.errors import (
     NotFound,
 )
 from convstore.extras import require
+from convstore.kit.types import DateTimeUTC, sqlite_timestamp_text
 
 T = TypeVar("T")
 
@@ -641,7 +643,10 @@ class DriverStatement:
         ]
         plan = _Compiled(
             sql=str(compiled),
-            binds=[(name, bind_processors.get(name)) for name in names],
+            binds=[
+                (name, _faster_bind(compiled.binds[name].type, bind_processors.get(name), dialect))
+                for name in names
+            ],
             defaults=defaults,
             columns=columns,
             asyncpg=dialect.driver == "asyncpg",
@@ -837,6 +842,26 @@ def _faster(impl: Any, processor: Any, dialect: Any) -> Any:
     if isinstance(impl, JSON):
         return _json_value
     return processor
+
+
+def _faster_bind(type_: Any, processor: Any, dialect: Any) -> Any:
+    """On SQLite, the text SQLAlchemy's bind processor makes of a ``DateTimeUTC`` value, made
+    once per distinct value of a column (every row of a batch shares its timestamps) and
+    otherwise in one ``isoformat`` call: the generic processor took 2.3 µs a value, half of
+    binding a message (docs/performance.md, fourth round)."""
+    if processor is None or dialect.name != "sqlite" or not isinstance(type_, DateTimeUTC):
+        return processor
+    memo: list[tuple[datetime | None, str | None]] = [(None, None)]
+
+    def process(value: datetime | None) -> str | None:
+        last = memo[0]
+        if value is last[0]:
+            return last[1]
+        text = sqlite_timestamp_text(value)
+        memo[0] = (value, text)
+        return text
+
+    return process
 
 
 _new_object = object.__new__

@@ -273,3 +273,18 @@ async def test_algorithm_confusion_with_the_external_public_key(
     # and no unsigned token passes as the external issuer's either
     assert_unauthorized(await me(c, unsigned_token(theirs)))
     assert (await me(c, account.access_token)).status_code == 200
+
+
+def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    from convstore.auth import tokens
+    from convstore.errors import InvalidCredentials
+
+    access = tokens.AccessTokens(api_settings("sqlite://"), TEST_SECRET.encode())
+    user_id = uuid.uuid4()
+    token = access.issue(user_id)
+    assert access.verify(token).user_id == user_id
+    assert access.verify(token).user_id == user_id  # now from what the process remembers
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    monkeypatch.setattr(tokens.time, "time", lambda: expires + tokens.LEEWAY_SECONDS + 1)
+    with pytest.raises(InvalidCredentials):
+        access.verify(token)

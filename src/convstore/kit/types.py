@@ -61,6 +61,16 @@ class DateTimeUTC(TypeDecorator[datetime]):
         return moment.astimezone(UTC)
 
 
+def sqlite_timestamp_text(value: datetime | None) -> str | None:
+    """The text SQLite stores for ``value`` (naive UTC, fixed width, microseconds): what
+    :class:`DateTimeUTC` and SQLAlchemy's SQLite ``DATETIME`` make of it together."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: convstore stores aware UTC timestamps")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def _sqlite_timestamp(value: str | None) -> datetime | None:
     """A stored SQLite timestamp (naive UTC text) as an aware UTC datetime: the text with its
     offset appended is parsed in one call, five times faster than parsing and then replacing
