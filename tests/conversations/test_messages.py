@@ -95,6 +95,40 @@ class TestAppend:
         )
         assert [(m.seq, m.content) for m in stored] == [(1, "a"), (2, "b")]
 
+    async def test_a_batch_stores_what_each_message_holds(self, me: UserScope) -> None:
+        """Whatever the batch's shape (fields shared by every message or not, equal but not
+        the same values), each message is stored as given."""
+        conv = await make_conversation(me)
+        shared = {"source": "import"}
+        batch = [
+            {"role": "user", "content": "one", "metadata": {"n": 1}},
+            {"role": "user", "content": "two", "metadata": {"n": True}},
+            {"role": "user", "content": "three", "metadata": shared},
+            {
+                "role": "assistant",
+                "content": "four",
+                "metadata": shared,
+                "usage": {"total_tokens": 3},
+            },
+        ]
+        await me.messages.append_many(conv.id, batch)
+        await me.messages.append_many(conv.id, [{"role": "user", "content": c} for c in "xyz"])
+        read = await me.messages.history(conv.id)
+        assert [(m.seq, m.role, m.content) for m in read] == [
+            (1, "user", "one"),
+            (2, "user", "two"),
+            (3, "user", "three"),
+            (4, "assistant", "four"),
+            (5, "user", "x"),
+            (6, "user", "y"),
+            (7, "user", "z"),
+        ]
+        metadata = [m.metadata for m in read[:4]]
+        assert metadata == [{"n": 1}, {"n": True}, shared, shared]
+        assert type(metadata[0]["n"]) is int and metadata[1]["n"] is True
+        assert [m.usage for m in read[:4]] == [None, None, None, {"total_tokens": 3}]
+        assert len({m.created_at for m in read[4:]}) == 1
+
     async def test_second_answer_to_the_same_tool_call_is_a_conflict(self, me: UserScope) -> None:
         conv = await make_conversation(me)
         await me.messages.append_many(conv.id, tool_turn("call_1"))

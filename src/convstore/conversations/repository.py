@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -107,6 +107,10 @@ def _insert_query() -> DriverStatement:
     return DriverStatement(insert(messages).values({name: bindparam(name) for name in names}))
 
 
+BATCH_SHAPES = 64
+"""Batch statements kept compiled, one per set of varying columns (which rows decide)."""
+
+
 def _column_array(name: str) -> Any:
     """The bound array ``a_<name>`` of one message column for a set-based batch insert.
 
@@ -116,21 +120,23 @@ def _column_array(name: str) -> Any:
     return bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type, dimensions=1))
 
 
-@cache
-def _append_batch_statement(with_title: bool, with_parents: bool) -> Any:
+@lru_cache(maxsize=BATCH_SHAPES)
+def _append_batch_statement(with_title: bool, with_parents: bool, varying: tuple[str, ...]) -> Any:
     """PostgreSQL: the reserve UPDATE as a CTE feeding a set-based insert of a whole batch
-    (``unnest`` of one array per column, numbered ``WITH ORDINALITY``): see ``append``."""
+    (``unnest`` of one array per column that varies, numbered ``WITH ORDINALITY``; a column
+    every row shares, such as the timestamps, the owner or an absent field, is one scalar
+    parameter ``s_<name>``): see ``append``."""
     bump = _reserve_statement(with_title, with_parents).cte("bump")
-    arrays = [_column_array(name) for name in NEW_MESSAGE_COLUMNS]
+    arrays = [_column_array(name) for name in varying]
     batch = (
-        func.unnest(*arrays)
-        .table_valued(*NEW_MESSAGE_COLUMNS, with_ordinality="ord")
-        .render_derived(name="m")
+        func.unnest(*arrays).table_valued(*varying, with_ordinality="ord").render_derived(name="m")
     )
+    values = [
+        batch.c[name] if name in varying else bindparam(f"s_{name}", type_=messages.c[name].type)
+        for name in NEW_MESSAGE_COLUMNS
+    ]
     seq = bump.c.messages_count - bindparam("count") + batch.c.ord
-    source = select(*(batch.c[name] for name in NEW_MESSAGE_COLUMNS), seq).select_from(
-        bump.join(batch, true())
-    )
+    source = select(*values, seq).select_from(bump.join(batch, true()))
     return (
         insert(messages)
         .from_select([*NEW_MESSAGE_COLUMNS, "seq"], source)
@@ -138,9 +144,24 @@ def _append_batch_statement(with_title: bool, with_parents: bool) -> Any:
     )
 
 
-@cache
-def _append_batch_query(with_title: bool, with_parents: bool) -> DriverStatement:
-    return DriverStatement(_append_batch_statement(with_title, with_parents))
+@lru_cache(maxsize=BATCH_SHAPES)
+def _append_batch_query(
+    with_title: bool, with_parents: bool, varying: tuple[str, ...]
+) -> DriverStatement:
+    return DriverStatement(_append_batch_statement(with_title, with_parents, varying))
+
+
+def _varying(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The columns whose value is not the very same object in every row (``id`` always
+    varies). Identity, not equality: ``{"n": 1} == {"n": True}``, and a batch must store what
+    each row holds. Sending one array per column of 100 values cost more than the insert
+    (docs/performance.md, fourth round)."""
+    first = rows[0]
+    return tuple(
+        name
+        for name in NEW_MESSAGE_COLUMNS
+        if name == "id" or any(row[name] is not first[name] for row in rows)
+    )
 
 
 @cache
@@ -150,11 +171,12 @@ def _sqlite_reserve_query(with_title: bool, with_parents: bool) -> DriverStateme
 
 @cache
 def _reserve_statement(with_title: bool, with_parents: bool, parents_json: bool = False) -> Any:
-    """``UPDATE conversations … RETURNING messages_count`` (see ``MessageRepository.append``). With
-    parents, it also requires each of ``parent_ids`` to be a visible message of the
-    conversation: otherwise it changes nothing and returns no row. With ``parents_json``
-    (SQLite) the parents come as one JSON array of ids (``json_each``) instead of an
-    expanding ``IN``, which only SQLAlchemy's own execution can render.
+    """``UPDATE conversations … RETURNING messages_count`` (see
+    ``MessageRepository.append``). With parents, it also requires each of ``parent_ids`` to
+    be a visible message of the conversation: otherwise it changes nothing and returns no
+    row. With ``parents_json`` (SQLite) the parents come as one JSON array of ids
+    (``json_each``) instead of an expanding ``IN``, which only SQLAlchemy's own execution can
+    render.
 
     Its parameters are named apart from the columns: an execution parameter named like a
     column of an UPDATE's table would become one more SET clause.
@@ -453,7 +475,8 @@ class MessageRepository:
         parents: frozenset[uuid.UUID],
     ) -> int | None:
         """PostgreSQL: reserve ``len(rows)`` seqs and insert the rows with them in ONE
-        statement (scalar parameters for one row, one array per column for a batch)."""
+        statement (scalar parameters for one row; for a batch, one array per column that
+        varies and a scalar for each the rows share)."""
         params = self.conversations.reserve_params(
             conversation_id, len(rows), now=now, title=title, parents=parents
         )
@@ -462,10 +485,13 @@ class MessageRepository:
             params.update((f"m_{name}", rows[0][name]) for name in NEW_MESSAGE_COLUMNS)
             query = _append_one_query(with_title, with_parents)
         else:
-            params.update(
-                (f"a_{name}", [row[name] for row in rows]) for name in NEW_MESSAGE_COLUMNS
-            )
-            query = _append_batch_query(with_title, with_parents)
+            varying = _varying(rows)
+            for name in NEW_MESSAGE_COLUMNS:
+                if name in varying:
+                    params[f"a_{name}"] = [row[name] for row in rows]
+                else:
+                    params[f"s_{name}"] = rows[0][name]
+            query = _append_batch_query(with_title, with_parents, varying)
         seqs = [row["seq"] for row in await query.write(self.conn, params)]
         return max(seqs) if seqs else None
 

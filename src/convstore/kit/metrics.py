@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -123,9 +124,10 @@ def http_request(method: str, route: str, status: int, seconds: float) -> None:
 
 
 def messages_appended(items: Iterable[Any]) -> None:
-    """Count appended messages (anything with a ``role``)."""
-    for item in items:
-        _M["messages_appended"].labels(item.role).inc()
+    """Count appended messages (anything with a ``role``): one increment per role, not per
+    message (a batch of 100 spent 0.2 ms looking its labels up 100 times)."""
+    for role, count in Counter(item.role for item in items).items():
+        _M["messages_appended"].labels(role).inc(count)
 
 
 def chat_turn(provider: str, outcome: str, seconds: float) -> None:
