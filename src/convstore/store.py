@@ -262,7 +262,7 @@ class Conversations(_Scoped):
         data = parse(
             ConversationCreate, {"title": title, "metadata": dict(metadata or {}), "key": key}
         )
-        async with self._store.writing(self._user_id) as conn:
+        async with self._store.writing_statement(self._user_id) as conn:
             return await conversation_service.create(conn, self._user_id, data, self._limits)
 
     async def get_by_key(self, key: str) -> ConversationRead:

@@ -101,6 +101,13 @@ def _append_one_query(with_title: bool, with_parents: bool) -> DriverStatement:
 
 
 @cache
+def _insert_conversation_query(names: tuple[str, ...]) -> DriverStatement:
+    """INSERT of a new conversation with the columns ``names``, returning its row."""
+    values: dict[str, Any] = {name: bindparam(name) for name in names}
+    return DriverStatement(insert(conversations).values(values).returning(*CONVERSATION_COLUMNS))
+
+
+@cache
 def _insert_query() -> DriverStatement:
     """INSERT of one appended message (every column an append writes, ``seq`` included)."""
     names = (*NEW_MESSAGE_COLUMNS, "seq")
@@ -268,13 +275,17 @@ class ConversationRepository:
         row: RowMapping | None = (await self.conn.execute(stmt)).mappings().one_or_none()
         return row
 
-    async def insert(self, values: dict[str, Any]) -> RowMapping:
-        stmt = (
-            insert(conversations)
-            .values(user_id=self.user_id, **values)
-            .returning(*CONVERSATION_COLUMNS)
-        )
-        return (await self.conn.execute(stmt)).mappings().one()
+    async def insert(self, values: dict[str, Any]) -> Mapping[str, Any]:
+        """Insert a new conversation (``values``: every column but the owner's) and return
+        its row. One statement: atomic by itself, on a ``write_statement`` connection too
+        (PostgreSQL autocommit, SQLite one hop to the driver's thread)."""
+        params = {**values, "user_id": self.user_id}
+        query = _insert_conversation_query(tuple(sorted(params)))
+        if self.conn.dialect.name == "sqlite":
+            rows = await in_one_hop(self.conn, lambda steps: steps.fetch(query, params))
+        else:
+            rows = await query.write(self.conn, params)
+        return rows[0]
 
     async def update(
         self, conversation_id: uuid.UUID, values: dict[str, Any], *, live: bool | None = True
