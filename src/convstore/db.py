@@ -48,7 +48,7 @@ from convstore.errors import (
     NotFound,
 )
 from convstore.extras import require
-from convstore.kit.types import DateTimeUTC, sqlite_timestamp_text
+from convstore.kit.types import DateTimeUTC, sqlite_timestamp, sqlite_timestamp_text
 
 T = TypeVar("T")
 
@@ -838,9 +838,11 @@ def _faster(impl: Any, processor: Any, dialect: Any) -> Any:
     if processor is None or dialect.name != "sqlite":
         return processor
     if isinstance(impl, Uuid) and impl.as_uuid:
-        return _uuid_column()
+        return keeps_none(_uuid_column())
     if isinstance(impl, JSON):
-        return _json_value
+        return keeps_none(_json_value)
+    if processor is sqlite_timestamp:
+        return keeps_none(processor)
     return processor
 
 
@@ -947,6 +949,17 @@ class _Compiled:
         return [build(record) for record in records]
 
 
+KEEPS_NONE = "convstore_keeps_none"
+"""Marks a result processor that turns NULL into None (the row builder then skips calling it
+for NULL, the most common value of a message's optional columns)."""
+
+
+def keeps_none(processor: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``processor`` as one that turns None into None."""
+    setattr(processor, KEEPS_NONE, True)
+    return processor
+
+
 def _row_builder(columns: list[tuple[str, Any]]) -> Callable[[Any], dict[str, Any]]:
     """A function making one record a dict keyed by column, each value through its
     processor: one dict display, generated once per statement, as :mod:`dataclasses`
@@ -958,6 +971,9 @@ def _row_builder(columns: list[tuple[str, Any]]) -> Callable[[Any], dict[str, An
     for i, (key, proc) in enumerate(columns):
         if proc is None:
             entries.append(f"{key!r}: record[{i}]")
+        elif getattr(proc, KEEPS_NONE, False):  # NULL stays None: no call for it
+            namespace[f"p{i}"] = proc
+            entries.append(f"{key!r}: (None if (v{i} := record[{i}]) is None else p{i}(v{i}))")
         else:
             namespace[f"p{i}"] = proc
             entries.append(f"{key!r}: p{i}(record[{i}])")

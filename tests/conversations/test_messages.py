@@ -125,7 +125,8 @@ class TestAppend:
         ]
         metadata = [m.metadata for m in read[:4]]
         assert metadata == [{"n": 1}, {"n": True}, shared, shared]
-        assert type(metadata[0]["n"]) is int and metadata[1]["n"] is True
+        assert type(metadata[0]["n"]) is int
+        assert metadata[1]["n"] is True
         assert [m.usage for m in read[:4]] == [None, None, None, {"total_tokens": 3}]
         assert len({m.created_at for m in read[4:]}) == 1
 
