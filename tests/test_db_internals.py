@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
 
+import convstore
 from convstore import Store
 from convstore.conversations.models import Message
 from convstore.db import (
@@ -25,6 +26,7 @@ from convstore.db import (
     raw_connection,
     result_columns_of,
     run_on_thread,
+    sqlite_read,
     transaction_begun,
 )
 from convstore.kit.types import DateTimeUTC
@@ -216,3 +218,25 @@ def test_sqlite_conversions_are_sqlalchemys(store: Store) -> None:
         assert bind(moment) == public(moment)
     with pytest.raises(ValueError, match="naive"):
         bind(NOW.replace(tzinfo=None))
+
+
+async def _read_thread(store: Store) -> int:
+    """The thread a hot read of ``store`` runs its statement on."""
+    async with store.db.read() as conn:
+        driver = (await raw_connection(conn)).driver_connection
+        await run_on_thread(
+            driver, lambda: driver._conn.create_function("tid", 0, threading.get_ident)
+        )
+        ((ident,),) = await sqlite_read(driver, "SELECT tid()", [])
+        return int(ident)
+
+
+async def test_hot_reads_run_on_the_calling_thread_of_a_file_database(store: Store) -> None:
+    _sqlite_only(store)
+    assert await _read_thread(store) == threading.get_ident()
+
+
+async def test_an_in_memory_database_reads_on_the_driver_thread() -> None:
+    # Its units share one connection, whose thread may be running another unit meanwhile.
+    async with convstore.open("sqlite://", migrate=True) as memory:
+        assert await _read_thread(memory) != threading.get_ident()

@@ -282,10 +282,12 @@ def create_engine(
         # to the driver's thread, and a read has no transaction to roll back.
         kwargs["pool_reset_on_return"] = None
         # Hot reads run on the event loop's thread (sqlite_read), their unit holding the
-        # connection alone; sqlite3 is built serialized (threadsafety 3) besides.
-        kwargs["connect_args"] = {"check_same_thread": False}
+        # connection alone. Not for an in-memory database: its units share one connection,
+        # whose thread may be running another unit's statement meanwhile.
+        if path is not None:
+            kwargs["connect_args"] = {"check_same_thread": False}
         engine = create_async_engine(target, **kwargs)
-        _install_sqlite_hooks(engine, settings)
+        _install_sqlite_hooks(engine, settings, inline_reads=path is not None)
         return engine
     if timeouts := _timeouts(settings):
         if target.get_driver_name() == "asyncpg":  # sent with the startup packet: no round trip
@@ -344,7 +346,7 @@ def _timeouts(settings: Settings) -> dict[str, str]:
     return {name: str(ms) for name, ms in values.items() if ms > 0}
 
 
-def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings, *, inline_reads: bool) -> None:
     """Pragmas on every new connection, and our own BEGIN (the driver's is turned off)."""
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -352,7 +354,9 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings) -> None:
         # The driver's implicit transactions would defer BEGIN past our pragmas and make
         # SAVEPOINT unusable; we issue BEGIN ourselves in the "begin" hook below.
         dbapi_connection.isolation_level = None
-        setattr(dbapi_connection.driver_connection, _BUSY_TIMEOUT, settings.sqlite_busy_timeout_ms)
+        driver = dbapi_connection.driver_connection
+        setattr(driver, _BUSY_TIMEOUT, settings.sqlite_busy_timeout_ms)
+        setattr(driver, _INLINE_READS, inline_reads)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA foreign_keys = ON")
@@ -708,6 +712,9 @@ class DriverStatement:
 
 
 _BUSY_TIMEOUT = "_convstore_busy_timeout_ms"
+_INLINE_READS = "_convstore_inline_reads"
+"""The attribute of an aiosqlite connection saying whether reads may run on the calling
+thread (a file database, whose pooled connections each serve one unit at a time)."""
 """The attribute of an aiosqlite connection holding its ``busy_timeout`` (set on connect)."""
 
 
@@ -722,12 +729,17 @@ async def sqlite_read(driver: Any, sql: str, args: list[Any]) -> list[Any]:
     waited out here: the read runs with ``busy_timeout`` 0 and, should SQLite answer busy,
     goes to the driver's thread, which waits as any statement does. Nothing else runs on the
     connection meanwhile: a unit of work holds it alone, and its thread is idle between the
-    unit's statements.
+    unit's statements. An in-memory database's units share one connection: its reads stay
+    on the driver's thread.
     """
     db: sqlite3.Connection | None = getattr(driver, "_connection", None)
-    if db is None or not getattr(driver, "_running", False):
-        closed: list[Any] = await driver.execute_fetchall(sql, args)  # the driver says why
-        return closed
+    if (
+        db is None
+        or not getattr(driver, "_running", False)
+        or not getattr(driver, _INLINE_READS, False)
+    ):  # closed (the driver says so), or in memory
+        on_thread: list[Any] = await driver.execute_fetchall(sql, args)
+        return on_thread
     db.execute("PRAGMA busy_timeout = 0")
     try:
         return db.execute(sql, args).fetchall()
