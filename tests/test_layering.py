@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, int]] = [
     ("demo.py", INTERFACES),
     ("command.py", INTERFACES),
     ("*/router.py", INTERFACES),
+    ("conversations/hot.py", INTERFACES),
     ("http/*", INTERFACES),
     ("mcp/*", INTERFACES),
     ("compat/*", INTERFACES),

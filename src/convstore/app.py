@@ -37,6 +37,7 @@ from convstore.commands.purge import purge_periodically
 from convstore.compat.errors import OpenAIErrors
 from convstore.compat.router import router as compat_router
 from convstore.config import Settings, get_settings
+from convstore.conversations.hot import install as install_hot_page
 from convstore.conversations.router import router as conversations_router
 from convstore.db import Database, create_engine
 from convstore.http.cors import install_cors
@@ -178,6 +179,7 @@ def create_app(
     for router in (*routers, chat_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(compat_router)  # /v1/conversations
+    install_hot_page(app)  # the page of messages as a plain route in front of its FastAPI one
     if mcp_app is not None:
         from convstore.mcp.http import mount
 

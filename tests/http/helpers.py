@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Table, select
 
 from convstore import Store
+from convstore.conversations.hot import HotRoute
 from convstore.http.deps import admin_user, current_user
 from convstore.models import Base
 from tests.support.api import PASSWORD, Account
@@ -194,6 +195,11 @@ def other_routes(app: FastAPI) -> dict[str, str]:
             kinds[path] = "metrics"  # Prometheus' scrape, protected by CONVSTORE_METRICS_TOKEN
         elif path in WEB_PATHS and not isinstance(route, APIWebSocketRoute):
             kinds[path] = "web"
+        elif isinstance(route, HotRoute):
+            # A plain route in front of the API route of the same path and method, which it
+            # answers for exactly (tests/conversations/test_hot_page.py): the API route's
+            # classification covers it, and every request of the matrix goes through it.
+            kinds[path] = "hot " + ",".join(sorted(route.methods or ()))
         else:
             kinds[path] = f"unclassified {type(route).__name__}"
     return kinds

@@ -192,6 +192,9 @@ def test_every_route_is_classified(app: FastAPI) -> None:
             assert not op.needs_auth, f"{op} is allowlisted as public but requires a user"
     others = other_routes(app)
     assert not [path for path, kind in others.items() if kind.startswith("unclassified")], others
+    hot = [(kind.split()[1], path) for path, kind in others.items() if kind.startswith("hot")]
+    assert hot, "the plain routes in front of the hottest API routes"
+    assert all((method, path) in served for method, path in hot), hot
     assert DOC_PATHS <= set(others)
     assert sum(kind == "matrix" for kind in kinds.values()) >= 14
 

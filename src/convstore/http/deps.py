@@ -130,6 +130,12 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(be
     if not token:
         raise InvalidCredentials("not authenticated")
     principal = await authenticate(get_store(request), get_auth(request), token)
+    return await admit(request, principal)
+
+
+async def admit(request: Request, principal: Principal) -> UserRead:
+    """Let an authenticated caller in: counted against their rate limit, and who they are
+    (their session or API key) kept in the request's state."""
     limits = get_limits(request)
     await limits.hit(limits.user, "user", str(principal.user.id))
     request.state.session_id = principal.session_id
