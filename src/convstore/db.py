@@ -17,7 +17,6 @@ import re
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -665,7 +664,7 @@ class DriverStatement:
 
     async def _on_driver(self, conn: AsyncConnection) -> _Compiled | None:
         """The compiled plan when a write may go straight to the driver, else None."""
-        plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
+        plan = self.plan(conn.dialect)
         return None if plan.expanding or not await driver_in_step(conn) else plan
 
     async def write(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Mapping[str, Any]]:
@@ -689,7 +688,7 @@ class DriverStatement:
     async def _fetch(
         self, conn: AsyncConnection, params: dict[str, Any], *, inline: bool
     ) -> list[Mapping[str, Any]]:
-        plan = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
+        plan = self.plan(conn.dialect)
         args = self._args(plan, params)
         raw = await raw_connection(conn)
         driver: Any = raw.driver_connection
@@ -850,7 +849,7 @@ def _faster(impl: Any, processor: Any, dialect: Any) -> Any:
     if processor is None or dialect.name != "sqlite":
         return processor
     if isinstance(impl, Uuid) and impl.as_uuid:
-        return keeps_none(_uuid_column())
+        return keeps_none(_repeating(_uuid_from_text))
     if isinstance(impl, JSON):
         return keeps_none(_json_value)
     if processor is sqlite_timestamp:
@@ -865,17 +864,7 @@ def _faster_bind(type_: Any, processor: Any, dialect: Any) -> Any:
     binding a message (docs/performance.md, fourth round)."""
     if processor is None or dialect.name != "sqlite" or not isinstance(type_, DateTimeUTC):
         return processor
-    memo: list[tuple[datetime | None, str | None]] = [(None, None)]
-
-    def process(value: datetime | None) -> str | None:
-        last = memo[0]
-        if value is last[0]:
-            return last[1]
-        text = sqlite_timestamp_text(value)
-        memo[0] = (value, text)
-        return text
-
-    return process
+    return _repeating(sqlite_timestamp_text)
 
 
 _new_object = object.__new__
@@ -896,17 +885,18 @@ def _uuid_from_text(value: str | None) -> uuid.UUID | None:
     return made
 
 
-def _uuid_column() -> Callable[[str | None], uuid.UUID | None]:
-    """:func:`_uuid_from_text` for one column, which hands the previous UUID back when a
-    row repeats it: every message of a page has the same ``conversation_id``. The memo is
-    one tuple, replaced whole, so concurrent readers never see a text with another's UUID."""
-    memo: list[tuple[str | None, uuid.UUID | None]] = [(None, None)]
+def _repeating(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` for one column, handing the previous result back when a row repeats the
+    previous value (every message of a page has the same ``conversation_id``, every row of a
+    batch the same timestamps). The memo is one tuple, replaced whole, so concurrent callers
+    never see one value with another's result."""
+    memo: list[tuple[Any, Any]] = [(None, convert(None))]
 
-    def process(value: str | None) -> uuid.UUID | None:
+    def process(value: Any) -> Any:
         last = memo[0]
         if value == last[0]:
             return last[1]
-        made = _uuid_from_text(value)
+        made = convert(value)
         memo[0] = (value, made)
         return made
 
@@ -930,7 +920,6 @@ class _Compiled:
         "build",
         "defaults",
         "expanding",
-        "keys",
         "processed",
         "sql",
     )
@@ -948,7 +937,6 @@ class _Compiled:
         self.sql = sql
         self.binds = binds
         self.defaults = defaults
-        self.keys = [key for key, _ in columns]
         self.processed = [(key, proc) for key, proc in columns if proc is not None]
         self.build = _row_builder(columns)
         self.asyncpg = asyncpg

@@ -31,6 +31,20 @@ async def _both(
     return hot, documented
 
 
+def _served(monkeypatch: pytest.MonkeyPatch, cls: type, name: str) -> list[Any]:
+    """The URLs of the requests the plain route ``cls`` answered itself (its ``name`` method
+    wrapped, still called)."""
+    served: list[Any] = []
+    answer = getattr(cls, name)
+
+    async def counted(self: Any, request: Any, *args: Any) -> Any:
+        served.append(request.url)
+        return await answer(self, request, *args)
+
+    monkeypatch.setattr(cls, name, counted)
+    return served
+
+
 def _same(hot: httpx.Response, documented: httpx.Response) -> None:
     assert hot.status_code == documented.status_code, (hot.text, documented.text)
     assert hot.content == documented.content
@@ -81,14 +95,7 @@ def test_only_plain_parameters_are_read_here(query: str, read: dict[str, object]
 async def test_pages_and_positions_are_the_documented_ones(
     client: httpx.AsyncClient, alice: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served: list[str] = []
-    page_of = MessagesPage._page
-
-    async def counted(self: MessagesPage, request: Any, *args: Any) -> Any:
-        served.append(request.url.query)
-        return await page_of(self, request, *args)
-
-    monkeypatch.setattr(MessagesPage, "_page", counted)
+    served = _served(monkeypatch, MessagesPage, "_page")
     cid = await _conversation(client, alice, 7)
     base = f"{API}/conversations/{cid}/messages"
     hot, documented = await _both(client, f"{base}?limit=3", alice.headers)
@@ -104,7 +111,7 @@ async def test_pages_and_positions_are_the_documented_ones(
     _same(*await _both(client, upper, alice.headers))
     # The plain route served every first request of a pair, never the second.
     assert len(served) == 9
-    assert not any("ignored" in query for query in served)
+    assert not any("ignored" in url.query for url in served)
 
 
 async def test_errors_are_the_documented_ones(
@@ -149,15 +156,8 @@ def _without_identity(body: dict[str, Any]) -> dict[str, Any]:
 async def test_appends_are_the_documented_ones(
     client: httpx.AsyncClient, alice: Account, bob: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served: list[str] = []
-    append_of = MessageAppend._append
-
-    async def counted(self: MessageAppend, request: Any, *args: Any) -> Any:
-        served.append(request.url.path)
-        return await append_of(self, request, *args)
-
     cid = await _conversation(client, alice, 1)
-    monkeypatch.setattr(MessageAppend, "_append", counted)
+    served = _served(monkeypatch, MessageAppend, "_append")
     path = f"{API}/conversations/{cid}/messages"
     message = {"role": "assistant", "content": "hi", "metadata": {"k": 1}, "usage": {"n": 2}}
     hot = await client.post(path, json=message, headers=alice.headers)
@@ -168,7 +168,7 @@ async def test_appends_are_the_documented_ones(
     assert hot.headers["location"] == f"{path}/{hot.json()['id']}"
     assert documented.headers["location"] == f"{path}/{documented.json()['id']}"
     assert hot.headers["content-type"] == documented.headers["content-type"]
-    assert served == [path]
+    assert [url.path for url in served] == [path]
     refused = [
         (path, {"role": "user", "content": "x"}, bob.headers),  # another user's: 404
         (
