@@ -10,17 +10,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, TypeAdapter
 
 from convstore.conversations.schemas import ConversationRead, MessageRead, ToolCall, ToolResult
-from convstore.conversations.service import (
-    _tool_call,
-    _tool_result,
-    conversation_read,
-    message_read,
-)
+from convstore.conversations.service import conversation_read, message_read, page_json
 from convstore.items.schemas import ItemRead
 from convstore.items.views import row_items
+from convstore.kit.pagination import Page
 from convstore.kit.schemas import trusted
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -66,13 +64,20 @@ CONVERSATION_ROW = {
     "last_message_at": NOW,
     "deleted_at": None,
 }
+
+
+def _stored(**row: Any) -> Any:
+    """The read model of MESSAGE_ROW with ``row``'s columns."""
+    return message_read({**MESSAGE_ROW, **row})
+
+
 BUILDERS: list[tuple[type[BaseModel], Callable[[Any], BaseModel], dict[str, Any]]] = [
     (MessageRead, message_read, MESSAGE_ROW),
     (MessageRead, message_read, ITEM_ROW),
     (ItemRead, lambda row: row_items(row)[0], ITEM_ROW),
     (ConversationRead, conversation_read, CONVERSATION_ROW),
-    (ToolCall, _tool_call, CALL),
-    (ToolResult, _tool_result, RESULT),
+    (ToolCall, lambda call: _stored(tool_calls=[call]).tool_calls[0], CALL),
+    (ToolResult, lambda result: _stored(tool_results=[result]).tool_results[0], RESULT),
 ]
 
 
@@ -113,6 +118,94 @@ def test_a_builder_missing_a_field_fails_at_its_first_build() -> None:
 
 
 def test_a_stored_tool_call_of_an_older_shape_still_builds() -> None:
-    call = _tool_call({"id": "c", "name": "n", "arguments": {}})
-    result = _tool_result({"tool_call_id": "c", "output": None})
-    assert (call.type, result.is_error) == ("function", False)
+    read = _stored(
+        tool_calls=[{"id": "c", "name": "n", "arguments": {}}],
+        tool_results=[{"tool_call_id": "c", "output": None}],
+    )
+    assert (read.tool_calls[0].type, read.tool_results[0].is_error) == ("function", False)
+
+
+# The page's JSON built straight from rows (``page_json``) against Pydantic's JSON of the
+# page's read models, for whatever a stored row can hold.
+
+_JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(codec="utf-8"), max_size=12)
+)
+_JSON = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(st.characters(codec="utf-8"), max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_OBJECT = st.dictionaries(st.text(max_size=6), _JSON, max_size=4)
+_TIMES = st.datetimes(timezones=st.just(UTC))
+_CALL = st.fixed_dictionaries(
+    {"id": st.text(min_size=1, max_size=8), "name": st.text(max_size=8), "arguments": _OBJECT},
+    optional={"type": st.just("function")},
+)
+_RESULT = st.fixed_dictionaries(
+    {"tool_call_id": st.text(min_size=1, max_size=8), "output": _JSON},
+    optional={"is_error": st.booleans()},
+)
+_ITEM = st.fixed_dictionaries(
+    {"type": st.just("function_call_output"), "call_id": st.text(max_size=8), "output": _JSON}
+)
+_ROW = st.fixed_dictionaries(
+    {
+        "id": st.uuids(),
+        "created_at": _TIMES,
+        "updated_at": _TIMES,
+        "conversation_id": st.uuids(),
+        "seq": st.integers(min_value=1, max_value=2**53),
+        "role": st.sampled_from(["user", "assistant", "system", "tool"]),
+        "content": st.text(st.characters(codec="utf-8"), max_size=20),
+        "status": st.sampled_from(["sent", "complete", "error"]),
+        "tool_calls": st.none() | st.lists(_CALL, min_size=1, max_size=2),
+        "tool_results": st.none() | st.lists(_RESULT, min_size=1, max_size=2),
+        "tool_call_id": st.none() | st.text(min_size=1, max_size=8),
+        "attributes": _OBJECT,
+        "parent_id": st.none() | st.uuids(),
+        "usage": st.none() | _OBJECT,
+        "item_type": st.none(),
+        "item_id": st.none(),
+        "item": st.none(),
+    }
+)
+_ITEM_ROW = _ROW.flatmap(
+    lambda row: _ITEM.map(
+        lambda item: {**row, "item_type": item["type"], "item_id": "fco_1", "item": item}
+    )
+)
+_PAGE_JSON = TypeAdapter(Page[MessageRead])
+
+
+def _pydantics(rows: list[dict[str, Any]], cursor: str | None, more: bool) -> bytes:
+    page = Page[MessageRead].model_construct(
+        items=[message_read(r) for r in rows], next_cursor=cursor, has_more=more
+    )
+    return _PAGE_JSON.dump_json(page, by_alias=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(_ROW | _ITEM_ROW, max_size=5),
+    cursor=st.none() | st.text(max_size=8),
+    more=st.booleans(),
+)
+def test_a_pages_json_from_rows_is_pydantics(
+    rows: list[dict[str, Any]], cursor: str | None, more: bool
+) -> None:
+    assert page_json(rows, cursor, more) == _pydantics(rows, cursor, more)
+
+
+def test_a_page_holding_an_integer_beyond_64_bits_is_still_pydantics() -> None:
+    """orjson refuses such an integer; the page then takes Pydantic's path."""
+    rows = [{**MESSAGE_ROW, "attributes": {"big": 2**64}}, ITEM_ROW]
+    assert page_json(rows, None, False) == _pydantics(rows, None, False)
+    assert b'"big":18446744073709551616' in page_json(rows, None, False)

@@ -43,7 +43,7 @@ from convstore.conversations.service import message as message_service
 from convstore.http.deps import API_PREFIX, admit, current_user, get_auth, get_store
 from convstore.kit import context
 from convstore.kit.jsoninput import loads
-from convstore.kit.pagination import MAX_CURSOR_CHARS, MAX_PAGE_SIZE, Page
+from convstore.kit.pagination import MAX_CURSOR_CHARS, MAX_PAGE_SIZE
 from convstore.users.schemas import UserRead
 
 PATH = f"{API_PREFIX}/conversations/{{conversation_id}}/messages"
@@ -53,7 +53,6 @@ matches it)."""
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _COUNT = re.compile(r"0|[1-9][0-9]{0,9}")
-_PAGE = TypeAdapter(Page[MessageRead])
 _MESSAGE = TypeAdapter(MessageRead)
 
 
@@ -100,8 +99,8 @@ class MessagesPage:
     ) -> Response:
         store = get_store(request)
         async with _signed_in(request, store.reading) as (conn, user):
-            page = await message_service.page(conn, user.id, conversation_id, **position)
-        return Response(_PAGE.dump_json(page, by_alias=True), media_type="application/json")
+            body = await message_service.page_json(conn, user.id, conversation_id, **position)
+        return Response(body, media_type="application/json")
 
 
 class MessageAppend:
