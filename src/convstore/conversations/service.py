@@ -551,23 +551,32 @@ def message_wire(row: Mapping[Any, Any]) -> dict[str, Any]:
     }
 
 
+def _uuid_text(value: object) -> str:
+    """What orjson writes of the ``uuid.UUID`` subclasses it does not know (asyncpg's)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def page_json(rows: Sequence[Mapping[str, Any]], next_cursor: str | None, has_more: bool) -> bytes:
     """A page of trusted message rows as the API's JSON: what Pydantic writes for the
-    ``Page[MessageRead]`` of the rows, at a third of its cost (docs/performance.md).
-
-    orjson writes what Pydantic writes for every value a row holds (UTC timestamps with
-    ``Z``, canonical UUIDs, the same shortest float forms) but refuses an integer beyond
-    64 bits, which convstore stores (``kit.jsoninput``): such a page takes Pydantic's path.
-    """
-    page = {
-        "items": [message_wire(r) for r in rows],
-        "next_cursor": next_cursor,
-        "has_more": has_more,
-    }
+    ``Page[MessageRead]`` of the rows, at a third of its cost (docs/performance.md), by
+    :func:`wire_page`, or by Pydantic for a page :func:`wire_page` refuses."""
     try:
-        return orjson.dumps(page, option=orjson.OPT_UTC_Z)
+        return wire_page(rows, next_cursor, has_more)
     except orjson.JSONEncodeError:
-        return _MESSAGE_PAGE_JSON.dump_json(_page_read(rows, next_cursor, has_more), by_alias=True)
+        page = _page_read(rows, next_cursor, has_more)
+        return _MESSAGE_PAGE_JSON.dump_json(page, by_alias=True)
+
+
+def wire_page(rows: Sequence[Mapping[str, Any]], next_cursor: str | None, has_more: bool) -> bytes:
+    """The page's JSON by orjson, from :func:`message_wire` of each row. orjson writes what
+    Pydantic writes for every value a row holds (UTC timestamps with ``Z``, canonical UUIDs,
+    the same shortest float forms) but refuses an integer beyond 64 bits, which convstore
+    stores (``kit.jsoninput``): ``orjson.JSONEncodeError`` then."""
+    items = [message_wire(r) for r in rows]
+    page = {"items": items, "next_cursor": next_cursor, "has_more": has_more}
+    return orjson.dumps(page, default=_uuid_text, option=orjson.OPT_UTC_Z)
 
 
 def _tool_call_id(row: Mapping[Any, Any]) -> str | None:
