@@ -240,3 +240,23 @@ async def test_an_in_memory_database_reads_on_the_driver_thread() -> None:
     # Its units share one connection, whose thread may be running another unit meanwhile.
     async with convstore.open("sqlite://", migrate=True) as memory:
         assert await _read_thread(memory) != threading.get_ident()
+
+
+async def test_reads_on_the_calling_thread_do_not_wait_and_the_drivers_thread_does(
+    store: Store,
+) -> None:
+    """A read on the calling thread runs with ``busy_timeout`` 0 (it must never hold the event
+    loop); whatever runs on the driver's thread next waits for SQLite's lock as configured."""
+    _sqlite_only(store)
+    configured = store.settings.sqlite_busy_timeout_ms
+    assert configured > 0
+    async with store.db.read() as conn:
+        driver = (await raw_connection(conn)).driver_connection
+        for _ in range(2):
+            assert await sqlite_read(driver, "PRAGMA busy_timeout", []) == [(0,)]
+            assert await sqlite_read(driver, "PRAGMA busy_timeout", []) == [(0,)]
+            assert await driver.execute_fetchall("PRAGMA busy_timeout") == [(configured,)]
+            on_thread = await run_on_thread(
+                driver, lambda: driver._conn.execute("PRAGMA busy_timeout").fetchall()
+            )
+            assert on_thread == [(configured,)]

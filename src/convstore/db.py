@@ -356,6 +356,8 @@ def _install_sqlite_hooks(engine: AsyncEngine, settings: Settings, *, inline_rea
         driver = dbapi_connection.driver_connection
         setattr(driver, _BUSY_TIMEOUT, settings.sqlite_busy_timeout_ms)
         setattr(driver, _INLINE_READS, inline_reads)
+        if inline_reads:
+            _wait_on_the_thread(driver)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA foreign_keys = ON")
@@ -711,10 +713,34 @@ class DriverStatement:
 
 
 _BUSY_TIMEOUT = "_convstore_busy_timeout_ms"
+"""The attribute of an aiosqlite connection holding its ``busy_timeout`` (set on connect)."""
 _INLINE_READS = "_convstore_inline_reads"
 """The attribute of an aiosqlite connection saying whether reads may run on the calling
 thread (a file database, whose pooled connections each serve one unit at a time)."""
-"""The attribute of an aiosqlite connection holding its ``busy_timeout`` (set on connect)."""
+_NOT_WAITING = "_convstore_not_waiting"
+"""The attribute of an aiosqlite connection saying that its ``busy_timeout`` is 0, as a read
+on the calling thread left it; the next work on the driver's thread sets it back first."""
+
+
+def _wait_on_the_thread(driver: Any) -> None:
+    """Make every work queued on ``driver``'s thread (aiosqlite's one dispatch,
+    ``Connection._execute``) set the connection's ``busy_timeout`` back first, in the same
+    hop, when a read on the calling thread left it at 0 (:func:`sqlite_read`): reads switch
+    it off once, not off and on again around every statement."""
+    dispatch = driver._execute
+    waiting = f"PRAGMA busy_timeout = {int(getattr(driver, _BUSY_TIMEOUT))}"
+
+    def restored(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        driver._conn.execute(waiting)
+        return fn(*args, **kwargs)
+
+    def execute(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not driver.__dict__.get(_NOT_WAITING):
+            return dispatch(fn, *args, **kwargs)
+        driver.__dict__[_NOT_WAITING] = False
+        return dispatch(restored, fn, *args, **kwargs)
+
+    driver._execute = execute
 
 
 async def sqlite_read(driver: Any, sql: str, args: list[Any]) -> list[Any]:
@@ -725,8 +751,10 @@ async def sqlite_read(driver: Any, sql: str, args: list[Any]) -> list[Any]:
     hot keyset reads (an indexed page of messages, a user's recent conversations) take to run
     (docs/performance.md, fourth round). A read in WAL mode waits for no writer; the few
     moments where one could wait (another connection recovering or closing the WAL) are not
-    waited out here: the read runs with ``busy_timeout`` 0 and, should SQLite answer busy,
-    goes to the driver's thread, which waits as any statement does. Nothing else runs on the
+    waited out here: the read runs with ``busy_timeout`` 0 (left so for the next read; the
+    next work on the driver's thread sets it back, :func:`_wait_on_the_thread`) and, should
+    SQLite answer busy, goes to the driver's thread, which waits as any statement does.
+    Nothing else runs on the
     connection meanwhile: a unit of work holds it alone, and its thread is idle between the
     unit's statements. An in-memory database's units share one connection: its reads stay
     on the driver's thread.
@@ -739,15 +767,15 @@ async def sqlite_read(driver: Any, sql: str, args: list[Any]) -> list[Any]:
     ):  # closed (the driver says so), or in memory
         on_thread: list[Any] = await driver.execute_fetchall(sql, args)
         return on_thread
-    db.execute("PRAGMA busy_timeout = 0")
+    if not driver.__dict__.get(_NOT_WAITING):
+        db.execute("PRAGMA busy_timeout = 0")
+        driver.__dict__[_NOT_WAITING] = True
     try:
         return db.execute(sql, args).fetchall()
     except sqlite3.OperationalError as error:
         if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
             raise
-    finally:
-        db.execute(f"PRAGMA busy_timeout = {int(getattr(driver, _BUSY_TIMEOUT, 5_000))}")
-    rows: list[Any] = await driver.execute_fetchall(sql, args)
+    rows: list[Any] = await driver.execute_fetchall(sql, args)  # waits, on the thread
     return rows
 
 
