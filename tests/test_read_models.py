@@ -26,6 +26,8 @@ from convstore.items.schemas import ItemRead
 from convstore.items.views import row_items
 from convstore.kit.pagination import Page
 from convstore.kit.schemas import trusted
+from convstore.users.schemas import UserRead
+from convstore.users.service import user_read
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 CALL = {"id": "call_1", "type": "function", "name": "add_task", "arguments": {"title": "x"}}
@@ -77,11 +79,23 @@ def _stored(**row: Any) -> Any:
     return message_read({**MESSAGE_ROW, **row})
 
 
+USER_ROW = {
+    "id": uuid.uuid4(),
+    "created_at": NOW,
+    "updated_at": NOW,
+    "email": "ada@example.com",
+    "name": None,
+    "role": "user",
+    "auth_provider": None,
+    "is_active": True,
+    "password_hash": "not read",
+}
 BUILDERS: list[tuple[type[BaseModel], Callable[[Any], BaseModel], dict[str, Any]]] = [
     (MessageRead, message_read, MESSAGE_ROW),
     (MessageRead, message_read, ITEM_ROW),
     (ItemRead, lambda row: row_items(row)[0], ITEM_ROW),
     (ConversationRead, conversation_read, CONVERSATION_ROW),
+    (UserRead, user_read, USER_ROW),
     (ToolCall, lambda call: _stored(tool_calls=[call]).tool_calls[0], CALL),
     (ToolResult, lambda result: _stored(tool_results=[result]).tool_results[0], RESULT),
 ]

@@ -24,6 +24,7 @@ from convstore.errors import Conflict, InvalidInput, NotFound
 from convstore.kit.pagination import Page, decode_keyset, encode_keyset
 from convstore.kit.types import utc_now, uuid7
 from convstore.users.schemas import UserRead
+from convstore.users.service import user_read
 
 KEY_PREFIX = "csk_"
 """Every API key starts with this; a bearer token that does is looked up as a key."""
@@ -156,7 +157,7 @@ class ApiKeyService:
             return None
         last = row["key_last_used_at"]
         return KeyOwner(
-            user=UserRead.model_validate(row),
+            user=user_read(row),
             key_id=row["key_id"],
             touch_due=last is None or last < now - TOUCH_EVERY,
         )

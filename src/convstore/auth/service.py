@@ -37,6 +37,7 @@ from convstore.kit.validation import parse
 from convstore.users.repository import UserRepository
 from convstore.users.schemas import UserCreate, UserRead, UserUpdate
 from convstore.users.service import user as user_service
+from convstore.users.service import user_read
 
 USER_AGENT_MAX = 512
 
@@ -375,7 +376,7 @@ class Auth:
         )
         if active is None:
             raise InvalidCredentials("invalid or expired token")
-        return Principal(UserRead.model_validate(active), access.session_id)
+        return Principal(user_read(active), access.session_id)
 
     async def external_login_claims(self, id_token: str) -> dict[str, Any]:
         """The verified claims of an external issuer's token exchanged for a session.

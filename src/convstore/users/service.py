@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,9 +12,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from convstore.auth.repository import RefreshTokenRepository
 from convstore.errors import Conflict, InvalidInput, NotFound
 from convstore.kit.pagination import Page, decode_cursor, encode_cursor
+from convstore.kit.schemas import trusted
 from convstore.kit.types import utc_now, uuid7
 from convstore.users.repository import UserRepository
 from convstore.users.schemas import UserCreate, UserFilter, UserRead, UserUpdate
+
+
+def user_read(row: Mapping[Any, Any]) -> UserRead:
+    """The one builder of :class:`UserRead` from a trusted row, without validating again (the
+    session check builds one on every request)."""
+    return trusted(
+        UserRead,
+        {
+            "id": row["id"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "email": row["email"],
+            "name": row["name"],
+            "role": row["role"],
+            "auth_provider": row["auth_provider"],
+            "is_active": row["is_active"],
+        },
+    )
 
 
 def _not_found() -> NotFound:
