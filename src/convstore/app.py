@@ -48,8 +48,7 @@ from convstore.http.idempotency import Replay, replay_headers
 from convstore.http.links import add_links
 from convstore.http.middleware import (
     BodyLimitMiddleware,
-    RequestIdMiddleware,
-    StandardHeadersMiddleware,
+    ResponseHeadersMiddleware,
 )
 from convstore.http.observe import install_observability
 from convstore.http.ratelimit import RateLimited, RateLimits
@@ -165,8 +164,7 @@ def create_app(
     app.add_middleware(OpenAIErrors)  # /v1 answers OpenAI's error body (its 413 too)
     install_cors(app, settings)  # outside the body limit: its 413 carries the CORS headers
     install_observability(app, settings)  # inside the request id, which its lines carry
-    app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(StandardHeadersMiddleware)  # the outermost: it sees every response
+    app.add_middleware(ResponseHeadersMiddleware)  # the outermost: it sees every response
     app.include_router(health_router)
     routers = (
         auth_router,

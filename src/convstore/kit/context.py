@@ -1,6 +1,6 @@
 """The request a log line is written in: its id and, once authenticated, its user.
 
-:class:`RequestIdMiddleware` opens a :class:`RequestContext` for each HTTP request; the
+:class:`ResponseHeadersMiddleware` opens a :class:`RequestContext` for each HTTP request; the
 authentication of that request fills in the user. :class:`ContextFilter` copies both onto every
 log record written while the request runs, whichever logger writes it.
 """
