@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -118,16 +118,33 @@ _NAMES = (
 _M = _metrics()
 
 
+_CHILDREN: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _child(name: str, *values: str) -> Any:
+    """The child of metric ``name`` for label ``values``, looked up once: prometheus-client's
+    ``labels`` checks and locks on every call (the same child each time; convstore never
+    removes one), and the hot paths record a metric per request and per append."""
+    key = (name, values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN.setdefault(key, _M[name].labels(*values))
+    return child
+
+
 def http_request(method: str, route: str, status: int, seconds: float) -> None:
-    _M["http_requests"].labels(method, route, str(status)).inc()
-    _M["http_duration"].labels(method, route).observe(seconds)
+    _child("http_requests", method, route, str(status)).inc()
+    _child("http_duration", method, route).observe(seconds)
 
 
-def messages_appended(items: Iterable[Any]) -> None:
+def messages_appended(items: Sequence[Any]) -> None:
     """Count appended messages (anything with a ``role``): one increment per role, not per
     message (a batch of 100 spent 0.2 ms looking its labels up 100 times)."""
+    if len(items) == 1:
+        _child("messages_appended", items[0].role).inc()
+        return
     for role, count in Counter(item.role for item in items).items():
-        _M["messages_appended"].labels(role).inc(count)
+        _child("messages_appended", role).inc(count)
 
 
 def chat_turn(provider: str, outcome: str, seconds: float) -> None:
