@@ -50,8 +50,11 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Any]:
+    """Chromium through Playwright's sync API, for the tests of this package only: while that
+    API is open it leaves its event loop set as the thread's running loop, and an async test
+    run after it (in any order) could not start its own."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
