@@ -754,10 +754,9 @@ async def sqlite_read(driver: Any, sql: str, args: list[Any]) -> list[Any]:
     waited out here: the read runs with ``busy_timeout`` 0 (left so for the next read; the
     next work on the driver's thread sets it back, :func:`_wait_on_the_thread`) and, should
     SQLite answer busy, goes to the driver's thread, which waits as any statement does.
-    Nothing else runs on the
-    connection meanwhile: a unit of work holds it alone, and its thread is idle between the
-    unit's statements. An in-memory database's units share one connection: its reads stay
-    on the driver's thread.
+    Nothing else runs on the connection meanwhile: a unit of work holds it alone, and its
+    thread is idle between the unit's statements. An in-memory database's units share one
+    connection: its reads stay on the driver's thread.
     """
     db: sqlite3.Connection | None = getattr(driver, "_connection", None)
     if (
