@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import tempfile
 import uuid
@@ -32,16 +31,11 @@ import httpx
 
 from bench import http
 from bench.main import DEFAULT_PG
+from bench.procinfo import cpu_seconds
 
 PASSWORD = "correct horse battery staple"
 CONVERSATIONS = 20
 MESSAGES = 60
-
-
-def cpu_seconds(pid: int) -> float:
-    """The user and system time ``pid`` has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _fill(base: str) -> tuple[str, list[str]]:

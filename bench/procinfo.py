@@ -1,4 +1,4 @@
-"""Resident memory from /proc (Linux), no third-party dependency."""
+"""Resident memory and CPU time from /proc (Linux), no third-party dependency."""
 
 from __future__ import annotations
 
@@ -36,3 +36,10 @@ def reset_peak_rss(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user and system time ``pid`` has used, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

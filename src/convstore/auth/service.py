@@ -362,7 +362,7 @@ class Auth:
             return None
         if not row["is_active"]:
             raise InvalidCredentials("invalid or expired token")
-        return Principal(UserRead.model_validate(row), None)
+        return Principal(user_read(row), None)
 
     async def session_principal(self, conn: AsyncConnection, access: AccessClaims) -> Principal:
         """The caller behind one of our verified access tokens (read for its user): the
@@ -399,7 +399,7 @@ class Auth:
             row = await self._create_external(conn, issuer, subject, claims)
         if not row["is_active"]:
             raise InvalidCredentials("invalid or expired token")
-        return UserRead.model_validate(row)
+        return user_read(row)
 
     def _external_profile(self, claims: dict[str, Any]) -> tuple[str | None, str | None]:
         """The email and name a first sign-in provisions, each None when not kept.

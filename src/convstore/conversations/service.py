@@ -508,7 +508,7 @@ def message_wire(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A trusted row as :class:`MessageRead`'s JSON form holds it, without the model: its
     fields in the model's order under their names, the defaults of a stored tool call and
     result filled as the models fill them. ``orjson`` turns it into the very bytes Pydantic
-    writes for :func:`message_read` of the row (``tests/conversations/test_wire_form.py``)."""
+    writes for :func:`message_read` of the row (``tests/test_read_models.py``)."""
     calls = row["tool_calls"]
     results = row["tool_results"]
     return {

@@ -19,8 +19,8 @@ from convstore.users.schemas import UserCreate, UserFilter, UserRead, UserUpdate
 
 
 def user_read(row: Mapping[Any, Any]) -> UserRead:
-    """The one builder of :class:`UserRead` from a trusted row, without validating again (the
-    session check builds one on every request)."""
+    """The one builder of :class:`UserRead`: from a row convstore wrote itself, without
+    validating again (the session check builds one on every request)."""
     return trusted(
         UserRead,
         {
@@ -73,19 +73,19 @@ class UserService:
                 "updated_at": now,
             }
         )
-        return UserRead.model_validate(row)
+        return user_read(row)
 
     async def get(self, conn: AsyncConnection, user_id: uuid.UUID) -> UserRead:
         row = await UserRepository(conn).get(user_id)
         if row is None:
             raise _not_found()
-        return UserRead.model_validate(row)
+        return user_read(row)
 
     async def get_by_email(self, conn: AsyncConnection, email: str) -> UserRead:
         row = await UserRepository(conn).get_by_email(email.strip().lower())
         if row is None:
             raise _not_found()
-        return UserRead.model_validate(row)
+        return user_read(row)
 
     async def update(
         self,
@@ -112,7 +112,7 @@ class UserService:
         row = await repo.update(user_id, {**values, "updated_at": utc_now()})
         if row is None:
             raise _not_found()
-        return UserRead.model_validate(row)
+        return user_read(row)
 
     async def list(
         self,
@@ -127,7 +127,7 @@ class UserService:
         rows = await UserRepository(conn).list_page(
             limit=limit, after=after, email_prefix=filters.email_prefix, is_active=filters.is_active
         )
-        return [UserRead.model_validate(row) for row in rows]
+        return [user_read(row) for row in rows]
 
     async def page(
         self, conn: AsyncConnection, filters: UserFilter, *, limit: int, cursor: str | None
@@ -175,7 +175,7 @@ class UserService:
             raise _not_found()
         if not active:
             await RefreshTokenRepository(conn).revoke_user(user_id, utc_now())
-        return UserRead.model_validate(row)
+        return user_read(row)
 
     async def delete(self, conn: AsyncConnection, user_id: uuid.UUID) -> None:
         """Delete the user and, by foreign-key cascade, everything they own."""
