@@ -16,9 +16,9 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import anyio
 import orjson
@@ -47,6 +47,7 @@ from convstore.errors import (
     NotFound,
 )
 from convstore.extras import require
+from convstore.kit.turns import Turns, to_completion
 from convstore.kit.types import DateTimeUTC, sqlite_timestamp, sqlite_timestamp_text
 
 T = TypeVar("T")
@@ -56,6 +57,11 @@ WRITE_OPTION = "convstore_write"
 READ_OPTION = "convstore_read"
 """Execution option marking a read-only connection: SQLite runs its statements without an
 explicit ``BEGIN`` (each one is its own read transaction)."""
+GROUP_OPTION = "convstore_group"
+"""Execution option of SQLite's ``write_statement`` connections: the :class:`Grouping` their
+one-hop units of work are committed through."""
+GROUP_LIMIT = 64
+"""At most this many units of work share one SQLite transaction (see :class:`Grouping`)."""
 
 TENANT_SETTING = "convstore.user_id"
 """The transaction-local setting the row-level security policies compare ``user_id`` with."""
@@ -406,7 +412,9 @@ class Database:
     """One engine plus the transaction boundaries every entry point uses.
 
     On SQLite, writers of this process also queue on an asyncio lock: the database admits one
-    writer at a time, and waiting on a lock is cheaper than polling ``busy_timeout``.
+    writer at a time, and waiting on a lock is cheaper than polling ``busy_timeout``. The
+    one-hop writes of ``write_statement`` units that queue meanwhile are committed together
+    (:class:`Grouping`).
 
     On PostgreSQL, a transaction opened for a user starts with
     ``set_config('convstore.user_id', id, true)``: the row-level security policies see only that
@@ -420,6 +428,16 @@ class Database:
         self.dialect = engine.dialect.name
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        # Group commit for write_statement units (Grouping): on SQLite under the write lock;
+        # on PostgreSQL per conversation, on autocommit connections (not under row-level
+        # security, whose units are transactions).
+        self.grouping = Grouping(Turns(GROUP_LIMIT), self._write_lock or contextlib.nullcontext())
+        grouped = {GROUP_OPTION: self.grouping}
+        self._grouped = (
+            engine.execution_options(**{READ_OPTION: True}, **grouped)
+            if self._write_lock is not None
+            else None
+        )
         # Reads need no transaction: PostgreSQL's READ COMMITTED gives each statement its own
         # snapshot anyway, and SQLite wraps each statement in its own read transaction. Skipping
         # BEGIN/ROLLBACK saves two round trips per read (docs/performance.md).
@@ -429,6 +447,9 @@ class Database:
             else None
         )
         self._reader = self._autocommit or engine.execution_options(**{READ_OPTION: True})
+        self._autocommit_grouped = (
+            self._autocommit.execution_options(**grouped) if self._autocommit else None
+        )
         self._row_security: bool | None = None if self.dialect == "postgresql" else False
         marks = "$1, $2" if engine.dialect.paramstyle == "numeric_dollar" else "%s, %s"
         self._set_local_sql = f"SELECT set_config({marks}, true)"  # asyncpg, else psycopg
@@ -487,18 +508,19 @@ class Database:
         """A connection for a write its repository makes atomic by itself: on PostgreSQL ONE
         statement in autocommit mode (its own transaction, committed when it returns: one
         round trip), for ``user_id`` under row-level security the same as :meth:`write`; on
-        SQLite a connection with no transaction open, under the process's write lock, whose
-        repository runs the write as one unit on the driver's thread (:func:`in_one_hop`).
-        Anything else written through it commits statement by statement."""
-        if self._write_lock is not None:  # SQLite: the repository's unit begins and commits
-            async with self._write_lock, self._unit(self._reader, begin=False) as conn:
+        SQLite a connection with no transaction open whose repository runs the write as one
+        unit on the driver's thread (:func:`in_one_hop`), under the process's write lock and
+        committed together with the units that queued for it meanwhile (:class:`Grouping`).
+        Only such units write through it on SQLite; reads through it take no lock."""
+        if self._grouped is not None:  # SQLite: the repository's unit begins and commits
+            async with self._unit(self._grouped, begin=False) as conn:
                 yield conn
             return
-        if self._autocommit is None or self._needs_tenant(user_id):
+        if self._autocommit_grouped is None or self._needs_tenant(user_id):
             async with self.write(user_id) as conn:
                 yield conn
             return
-        async with self._unit(self._autocommit, begin=False) as conn:
+        async with self._unit(self._autocommit_grouped, begin=False) as conn:
             yield conn
 
     @contextlib.asynccontextmanager
@@ -525,7 +547,7 @@ class Database:
         driver, so nothing can interrupt it (and it saves the task SQLAlchemy's context
         manager runs the close in, docs/performance.md). Only a connection beyond the pool's
         size is really closed, and that close runs to completion like the cleanup below.
-        On any failure the rollback and the close run to completion (:func:`_to_completion`)
+        On any failure the rollback and the close run to completion (``to_completion``)
         however often the caller is cancelled meanwhile, and on SQLite behind whatever
         statement the failure interrupted (:func:`_abandon`): the write lock is always
         released.
@@ -541,10 +563,10 @@ class Database:
                 if begin:
                     await conn.commit()
             except BaseException:
-                await _to_completion(_abandon(conn))
+                await to_completion(_abandon(conn))
                 raise
             if _closes_on_return(engine):  # past the pool's size: the close is I/O
-                await _to_completion(conn.close())
+                await to_completion(conn.close())
             else:
                 await conn.close()
 
@@ -596,22 +618,6 @@ async def _abandon(conn: AsyncConnection) -> None:
                 raw.invalidate(error)
     finally:
         await conn.close()
-
-
-async def _to_completion(work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work`` to its end in a task of its own while the caller is being cancelled (AnyIO
-    cancels a scope again at every ``await`` until it is left), then re-raise the
-    cancellation: cleanup cut short by a cancellation would leave a connection open."""
-    task = asyncio.ensure_future(work)
-    cancelled: BaseException | None = None
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError as error:
-            cancelled = error
-    if cancelled is not None:
-        raise cancelled
-    task.result()
 
 
 class DriverStatement:
@@ -810,14 +816,25 @@ async def in_one_hop(conn: AsyncConnection, work: Callable[[SQLiteSteps], T]) ->
     docs/performance.md, fourth round): every ``await`` of a statement is a round trip to
     aiosqlite's thread, which costs more than most of convstore's statements take to run.
 
-    On a connection with no transaction open (a :meth:`Database.write_statement` unit, which
-    holds the process's write lock) ``work`` runs between ``BEGIN IMMEDIATE`` and ``COMMIT``,
-    rolled back on any error; inside a transaction already begun (:meth:`Database.write`) it
-    runs in that transaction, whose owner commits or rolls back. Driver errors are raised as
-    SQLAlchemy's ``DBAPIError``s, like any other statement's.
+    On a :meth:`Database.write_statement` connection ``work`` is atomic by itself: it runs
+    under the process's write lock between ``BEGIN IMMEDIATE`` and ``COMMIT``, rolled back on
+    any error, in a transaction it may share with units that queued meanwhile, each in a
+    savepoint of its own (:class:`Grouping`). On a connection with no transaction open it
+    runs in its own transaction likewise; inside a transaction already begun
+    (:meth:`Database.write`) it runs in that transaction, whose owner commits or rolls back.
+    Driver errors are raised as SQLAlchemy's ``DBAPIError``s, like any other statement's.
     """
     raw = await raw_connection(conn)
     driver: Any = raw.driver_connection
+    grouping = grouping_of(conn)
+    if grouping is not None:
+        queued: _Queued[T] = _Queued(work, SQLiteSteps(driver._conn, conn.dialect))
+        write = functools.partial(_hop_group, driver)
+        await grouping.turns.run(None, queued, write, grouping.lock)
+        if queued.error is None:
+            return cast(T, queued.result)
+        sql, args = queued.steps.sql, list(queued.steps.args)
+        raise _as_dbapi_error(conn, raw, sql, args, queued.error) from queued.error
     steps: SQLiteSteps | None = None
 
     def unit() -> T:
@@ -842,6 +859,87 @@ async def in_one_hop(conn: AsyncConnection, work: Callable[[SQLiteSteps], T]) ->
     except Exception as error:
         sql, args = (steps.sql, list(steps.args)) if steps is not None else ("", [])
         raise _as_dbapi_error(conn, raw, sql, args, error) from error
+
+
+class Grouping(NamedTuple):
+    """Group commit (:mod:`convstore.kit.turns`; why: docs/performance.md, sixth round) for
+    the atomic writes of this process's ``write_statement`` connections.
+
+    On SQLite the one-hop units of work (:func:`in_one_hop`) that queue while a group is
+    being written are written next, together, in ONE transaction (one hop to the driver's
+    thread, one ``COMMIT``: one WAL sync for them all), under the process's write lock. Each
+    unit runs in a savepoint of its own, so that it is all or nothing by itself: one that
+    fails is rolled back alone and its caller gets its error, the others commit. A failure of
+    the transaction (``BEGIN``, ``COMMIT``, the connection) fails every unit of the group.
+    On PostgreSQL the repositories group their own writes by key (the appends to one
+    conversation). Without contention a group is one write, as it would be alone."""
+
+    turns: Turns[Any]
+    lock: contextlib.AbstractAsyncContextManager[Any]
+
+
+def grouping_of(conn: AsyncConnection) -> Grouping | None:
+    """The :class:`Grouping` of a ``write_statement`` connection (None for any other: its
+    writes are in the caller's transaction)."""
+    sync = conn.sync_connection
+    grouping: Grouping | None = sync.get_execution_options().get(GROUP_OPTION) if sync else None
+    return grouping
+
+
+class _Queued(Generic[T]):
+    """One unit of work of :func:`in_one_hop` in a group (:data:`GROUP_OPTION`), then its
+    outcome."""
+
+    __slots__ = ("error", "ran", "result", "steps", "work")
+
+    def __init__(self, work: Callable[[SQLiteSteps], T], steps: SQLiteSteps) -> None:
+        self.work = work
+        self.steps = steps
+        self.result: T | None = None
+        self.error: Exception | None = None
+        self.ran = False
+
+
+async def _hop_group(driver: Any, group: list[_Queued[Any]]) -> None:
+    """Write ``group`` in one hop to ``driver``'s thread (:func:`_write_group`)."""
+    try:
+        await run_on_thread(driver, functools.partial(_write_group, driver._conn, group))
+    except Exception as error:  # refused by the driver (closed): the group never ran
+        for queued in group:
+            if not queued.ran:
+                queued.error = error
+
+
+def _write_group(db: sqlite3.Connection, group: list[_Queued[Any]]) -> None:
+    """Run ``group``'s units in ONE transaction, each in its own savepoint when there are
+    several; every unit gets its result or its error."""
+    first = group[0].steps
+    for queued in group:
+        queued.ran = True
+        queued.steps.db = db  # every unit on the leader's connection
+    try:
+        first._run("BEGIN IMMEDIATE", ())
+        if len(group) == 1:
+            first_unit = group[0]
+            first_unit.result = first_unit.work(first)
+        else:
+            for queued in group:
+                queued.steps._run("SAVEPOINT convstore_unit", ())
+                try:
+                    queued.result = queued.work(queued.steps)
+                except Exception as error:
+                    queued.error = error
+                    db.execute("ROLLBACK TO convstore_unit")
+                db.execute("RELEASE convstore_unit")
+        first._run("COMMIT", ())
+    except BaseException as error:
+        if db.in_transaction:
+            db.rollback()
+        failed = error if isinstance(error, Exception) else RuntimeError(f"interrupted: {error!r}")
+        for queued in group:
+            queued.error = queued.error or failed
+        if failed is not error:
+            raise
 
 
 async def run_on_thread(driver: Any, fn: Callable[[], T]) -> T:

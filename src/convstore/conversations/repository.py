@@ -3,6 +3,7 @@ there is no statement here that reads or writes a row without ``user_id`` in it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -30,10 +31,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from convstore.conversations.models import Conversation, Message
-from convstore.db import DriverStatement, SQLiteSteps, in_one_hop, json_dumps
+from convstore.db import DriverStatement, SQLiteSteps, grouping_of, in_one_hop, json_dumps
 
 conversations = cast(Table, Conversation.__table__)
 messages = cast(Table, Message.__table__)
@@ -400,6 +402,27 @@ def _number(rows: list[dict[str, Any]], last: int) -> None:
         row["seq"] = seq
 
 
+class _Append:
+    """One caller's append waiting in a group (``MessageRepository._append_together``),
+    then its outcome: the last seq, None when nothing was appended, or an error."""
+
+    __slots__ = ("error", "last", "now", "parents", "rows", "title")
+
+    def __init__(
+        self,
+        rows: list[dict[str, Any]],
+        now: datetime,
+        title: str | None,
+        parents: frozenset[uuid.UUID],
+    ) -> None:
+        self.rows = rows
+        self.now = now
+        self.title = title
+        self.parents = parents
+        self.last: int | None = None
+        self.error: Exception | None = None
+
+
 class MessageRepository:
     """Messages of one user; every statement also requires the conversation to be live."""
 
@@ -445,19 +468,30 @@ class MessageRepository:
         ``WITH bump AS (UPDATE conversations … RETURNING messages_count) INSERT INTO messages
         … SELECT … FROM bump``: the row lock taken by the UPDATE orders concurrent appenders
         as any ``UPDATE`` does (no number is handed out twice, ``messages_count`` never
-        loses an update), and on a connection in autocommit
-        mode the whole append is one round trip. On SQLite, the seqs are reserved and the rows
-        inserted by two statements run in one hop to the driver's thread (``in_one_hop``),
-        in the caller's transaction or, on a ``write_statement`` connection, in their own.
+        loses an update), and on a connection in autocommit mode the whole append is one
+        round trip. On SQLite, the seqs are reserved and the rows inserted by two statements
+        run in one hop to the driver's thread (``in_one_hop``), in the caller's transaction
+        or, on a ``write_statement`` connection, in their own.
+
+        On a ``write_statement`` connection, appends that wait for another (SQLite's one
+        writer; on PostgreSQL another append to the same conversation) are committed together
+        with the others that waited meanwhile, each still all or none by itself
+        (``convstore.db.Grouping``): what a writer waited for is one commit, not one each.
         """
         parents = frozenset(row["parent_id"] for row in rows if row["parent_id"] is not None)
         for row in rows:
             row["user_id"] = self.user_id
         if self.conn.dialect.name == "postgresql":
-            last = await self._append_in_one_statement(conversation_id, rows, now, title, parents)
-            if last is not None:
-                _number(rows, last)
-            return last
+            grouping = grouping_of(self.conn)
+            if grouping is None:
+                return await self._append_alone(_Append(rows, now, title, parents), conversation_id)
+            append = _Append(rows, now, title, parents)
+            key = (conversation_id, self.user_id)
+            write = functools.partial(self._append_together, conversation_id)
+            await grouping.turns.run(key, append, write, grouping.lock)
+            if append.error is not None:
+                raise append.error
+            return append.last
         params = self.conversations.reserve_params(
             conversation_id, len(rows), now=now, title=title, parents=parents
         )
@@ -476,6 +510,47 @@ class MessageRepository:
             return last
 
         return await in_one_hop(self.conn, unit)
+
+    async def _append_alone(self, append: _Append, conversation_id: uuid.UUID) -> int | None:
+        """PostgreSQL: ``append`` in one statement; its last seq, or None."""
+        last = await self._append_in_one_statement(
+            conversation_id, append.rows, append.now, append.title, append.parents
+        )
+        if last is not None:
+            _number(append.rows, last)
+        return last
+
+    async def _append_together(self, conversation_id: uuid.UUID, group: list[_Append]) -> None:
+        """PostgreSQL group commit (``convstore.db.Grouping``): the appends of several
+        callers to one conversation in ONE statement, each caller's rows numbered in its
+        turn. Where that statement refuses them (a conversation not live, a parent not
+        visible, a constraint), each append runs alone, to get its own outcome; any other
+        failure (the connection) is every append's."""
+        if len(group) > 1:
+            rows = [row for append in group for row in append.rows]
+            title = next((append.title for append in group if append.title is not None), None)
+            parents = frozenset().union(*(append.parents for append in group))
+            now = max(append.now for append in group)
+            try:
+                last = await self._append_in_one_statement(
+                    conversation_id, rows, now, title, parents
+                )
+            except IntegrityError:
+                last = None
+            except Exception as error:
+                for append in group:
+                    append.error = error
+                return
+            if last is not None:
+                _number(rows, last)
+                for append in group:
+                    append.last = append.rows[-1]["seq"]
+                return
+        for append in group:
+            try:
+                append.last = await self._append_alone(append, conversation_id)
+            except Exception as error:
+                append.error = error
 
     async def _append_in_one_statement(
         self,
