@@ -160,22 +160,17 @@ def _append_batch_query(
     return DriverStatement(_append_batch_statement(with_title, with_parents, varying))
 
 
-def _columns(rows: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
-    """The columns of ``rows`` split in two: those whose value is not the very same object
-    in every row (``id`` always varies), each with its values, and the others with the one
-    value the rows share. Identity, not equality: ``{"n": 1} == {"n": True}``, and a batch
-    must store what each row holds. Sending one array per column of 100 values cost more
-    than the insert (docs/performance.md, fourth round); telling the columns apart value by
-    value in Python took 7 % of a batch (sixth round)."""
-    varying: dict[str, list[Any]] = {}
-    shared: dict[str, Any] = {}
-    for name in NEW_MESSAGE_COLUMNS:
-        values = [row[name] for row in rows]
-        if name != "id" and len(set(map(id, values))) == 1:
-            shared[name] = values[0]
-        else:
-            varying[name] = values
-    return varying, shared
+def _varying(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The columns whose value is not the very same object in every row (``id`` always
+    varies). Identity, not equality: ``{"n": 1} == {"n": True}``, and a batch must store what
+    each row holds. Sending one array per column of 100 values cost more than the insert
+    (docs/performance.md, fourth round)."""
+    first = rows[0]
+    return tuple(
+        name
+        for name in NEW_MESSAGE_COLUMNS
+        if name == "id" or any(row[name] is not first[name] for row in rows)
+    )
 
 
 @cache
@@ -576,10 +571,13 @@ class MessageRepository:
             params.update((f"m_{name}", rows[0][name]) for name in NEW_MESSAGE_COLUMNS)
             query = _append_one_query(with_title, with_parents)
         else:
-            varying, shared = _columns(rows)
-            params.update((f"a_{name}", values) for name, values in varying.items())
-            params.update((f"s_{name}", value) for name, value in shared.items())
-            query = _append_batch_query(with_title, with_parents, tuple(varying))
+            varying = _varying(rows)
+            for name in NEW_MESSAGE_COLUMNS:
+                if name in varying:
+                    params[f"a_{name}"] = [row[name] for row in rows]
+                else:
+                    params[f"s_{name}"] = rows[0][name]
+            query = _append_batch_query(with_title, with_parents, varying)
         seqs = [row["seq"] for row in await query.write(self.conn, params)]
         return max(seqs) if seqs else None
 
