@@ -47,8 +47,9 @@ class Convstore(Implementation):
     slug = "convstore"
     distributions = ("convstore", "sqlalchemy")
     setup_note = (
-        "`convstore.open` with the shipped settings; bulk load: `conversations.create` and "
-        "`messages.append_many` (100 per call) into an empty schema"
+        "`convstore.open` with the shipped settings; bulk load: `conversations.create` with "
+        "its first 100 messages, then `messages.append_many` (100 per call), into an empty "
+        "schema"
     )
 
     def __init__(self, ctx: Context) -> None:
@@ -77,8 +78,9 @@ class Convstore(Implementation):
 
     async def load_conversation(self, conversation: Conversation) -> None:
         me = self._load_store.for_user(conversation.conv.user_id)
-        conv = await me.conversations.create()
-        for chunk in chunks(conversation.messages):
+        first, *rest = chunks(conversation.messages) or [[]]
+        conv = await me.conversations.create(messages=[message_item(m) for m in first])
+        for chunk in rest:
             await me.messages.append_many(conv.id, [message_item(m) for m in chunk])
 
     async def ready(self, convs: Sequence[Conv]) -> None:

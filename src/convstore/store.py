@@ -256,11 +256,26 @@ class Conversations(_Scoped):
         title: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         key: str | None = None,
+        messages: Sequence[MessageCreate | Mapping[str, Any]] = (),
     ) -> ConversationRead:
         """Start a conversation. Without a title, the first user message will provide one;
-        ``key`` is your own unique name for it (Conflict when a live one has it)."""
+        ``key`` is your own unique name for it (Conflict when a live one has it).
+
+        ``messages`` (at most 1,000, each as :meth:`Messages.append` takes it, without a
+        ``parent_id``) are its first ones, seq 1, 2, …: the conversation and all of them are
+        stored in one unit, or nothing (a system prompt and the first user message cost one
+        round trip, not three)."""
+        first = [
+            parse(
+                MessageCreate,
+                item if isinstance(item, MessageCreate) else dict(item),
+                prefix=f"messages.{i}",
+            )
+            for i, item in enumerate(messages)
+        ]
         data = parse(
-            ConversationCreate, {"title": title, "metadata": dict(metadata or {}), "key": key}
+            ConversationCreate,
+            {"title": title, "metadata": dict(metadata or {}), "key": key, "messages": first},
         )
         async with self._store.writing_statement(self._user_id) as conn:
             return await conversation_service.create(conn, self._user_id, data, self._limits)

@@ -129,13 +129,11 @@ def _column_array(name: str) -> Any:
     return bindparam(f"a_{name}", type_=ARRAY(messages.c[name].type, dimensions=1))
 
 
-@lru_cache(maxsize=BATCH_SHAPES)
-def _append_batch_statement(with_title: bool, with_parents: bool, varying: tuple[str, ...]) -> Any:
-    """PostgreSQL: the reserve UPDATE as a CTE feeding a set-based insert of a whole batch
-    (``unnest`` of one array per column that varies, numbered ``WITH ORDINALITY``; a column
+def _batch_values(varying: tuple[str, ...]) -> tuple[Any, list[Any]]:
+    """The rows of a set-based batch insert: ``unnest`` of one array per column that varies,
+    numbered ``WITH ORDINALITY`` (``ord``), and each message column's value in them (a column
     every row shares, such as the timestamps, the owner or an absent field, is one scalar
-    parameter ``s_<name>``): see ``append``."""
-    bump = _reserve_statement(with_title, with_parents).cte("bump")
+    parameter ``s_<name>``)."""
     arrays = [_column_array(name) for name in varying]
     batch = (
         func.unnest(*arrays).table_valued(*varying, with_ordinality="ord").render_derived(name="m")
@@ -144,9 +142,43 @@ def _append_batch_statement(with_title: bool, with_parents: bool, varying: tuple
         batch.c[name] if name in varying else bindparam(f"s_{name}", type_=messages.c[name].type)
         for name in NEW_MESSAGE_COLUMNS
     ]
+    return batch, values
+
+
+@lru_cache(maxsize=BATCH_SHAPES)
+def _append_batch_statement(with_title: bool, with_parents: bool, varying: tuple[str, ...]) -> Any:
+    """PostgreSQL: the reserve UPDATE as a CTE feeding a set-based insert of a whole batch
+    (``unnest`` of one array per column that varies, numbered ``WITH ORDINALITY``; a column
+    every row shares, such as the timestamps, the owner or an absent field, is one scalar
+    parameter ``s_<name>``): see ``append``."""
+    bump = _reserve_statement(with_title, with_parents).cte("bump")
+    batch, values = _batch_values(varying)
     seq = bump.c.messages_count - bindparam("count") + batch.c.ord
     source = select(*values, seq).select_from(bump.join(batch, true()))
     return (
+        insert(messages)
+        .from_select([*NEW_MESSAGE_COLUMNS, "seq"], source)
+        .returning(messages.c.seq)
+    )
+
+
+@lru_cache(maxsize=BATCH_SHAPES)
+def _create_with_messages_query(
+    names: tuple[str, ...], varying: tuple[str, ...]
+) -> DriverStatement:
+    """PostgreSQL: the INSERT of a new conversation (the columns ``names``) as a CTE feeding
+    the set-based insert of its first messages, numbered 1, 2, … (``unnest … WITH
+    ORDINALITY``, as in :func:`_append_batch_statement`). The messages' composite foreign key
+    is checked at the end of the statement, when the conversation's row exists."""
+    created = (
+        insert(conversations)
+        .values({name: bindparam(name) for name in names})
+        .returning(conversations.c.id)
+        .cte("created")
+    )
+    batch, values = _batch_values(varying)
+    source = select(*values, batch.c.ord).select_from(created.join(batch, true()))
+    return DriverStatement(
         insert(messages)
         .from_select([*NEW_MESSAGE_COLUMNS, "seq"], source)
         .returning(messages.c.seq)
@@ -171,6 +203,18 @@ def _varying(rows: list[dict[str, Any]]) -> tuple[str, ...]:
         for name in NEW_MESSAGE_COLUMNS
         if name == "id" or any(row[name] is not first[name] for row in rows)
     )
+
+
+def _batch_params(rows: list[dict[str, Any]], params: dict[str, Any]) -> tuple[str, ...]:
+    """Put the parameters of :func:`_batch_values` for ``rows`` in ``params``: an array
+    ``a_<name>`` per column that varies (which are returned), else one scalar ``s_<name>``."""
+    varying = _varying(rows)
+    for name in NEW_MESSAGE_COLUMNS:
+        if name in varying:
+            params[f"a_{name}"] = [row[name] for row in rows]
+        else:
+            params[f"s_{name}"] = rows[0][name]
+    return varying
 
 
 @cache
@@ -288,6 +332,32 @@ class ConversationRepository:
         else:
             rows = await query.write(self.conn, params)
         return rows[0]
+
+    async def insert_with_messages(
+        self, values: dict[str, Any], rows: list[dict[str, Any]]
+    ) -> Mapping[str, Any]:
+        """Insert a new conversation (``values``, its ``messages_count`` the number of
+        ``rows``) with its first messages ``rows`` (numbered 1, 2, … here) and return its
+        row. Atomic by itself: on PostgreSQL ONE statement (the conversation's INSERT as a
+        CTE feeding the messages' set-based INSERT), on SQLite one hop to the driver's
+        thread (``in_one_hop``)."""
+        params = {**values, "user_id": self.user_id}
+        for row in rows:
+            row["user_id"] = self.user_id
+        _number(rows, len(rows))
+        names = tuple(sorted(params))
+        if self.conn.dialect.name == "sqlite":
+            query = _insert_conversation_query(names)
+
+            def unit(steps: SQLiteSteps) -> Mapping[str, Any]:
+                (created,) = steps.fetch(query, params)
+                steps.execute_many(_insert_query(), rows)
+                return created
+
+            return await in_one_hop(self.conn, unit)
+        varying = _batch_params(rows, params)
+        await _create_with_messages_query(names, varying).write(self.conn, params)
+        return {column.name: params.get(column.name) for column in CONVERSATION_COLUMNS}
 
     async def update(
         self, conversation_id: uuid.UUID, values: dict[str, Any], *, live: bool | None = True
@@ -571,12 +641,7 @@ class MessageRepository:
             params.update((f"m_{name}", rows[0][name]) for name in NEW_MESSAGE_COLUMNS)
             query = _append_one_query(with_title, with_parents)
         else:
-            varying = _varying(rows)
-            for name in NEW_MESSAGE_COLUMNS:
-                if name in varying:
-                    params[f"a_{name}"] = [row[name] for row in rows]
-                else:
-                    params[f"s_{name}"] = rows[0][name]
+            varying = _batch_params(rows, params)
             query = _append_batch_query(with_title, with_parents, varying)
         seqs = [row["seq"] for row in await query.write(self.conn, params)]
         return max(seqs) if seqs else None

@@ -170,6 +170,10 @@ ConversationKey = Annotated[
 """An application's own name for a conversation (a session id), kept exactly as given."""
 
 
+FIRST_MESSAGES_MAX = 1_000
+"""At most this many messages come with a new conversation (``ConversationCreate.messages``)."""
+
+
 class ConversationCreate(Schema):
     title: ConversationTitle | None = None
     key: ConversationKey | None = Field(
@@ -178,6 +182,14 @@ class ConversationCreate(Schema):
         "your live conversations; find it again with `?key=`.",
     )
     metadata: Metadata = _METADATA_FIELD
+    messages: list[MessageCreate] = Field(
+        default_factory=list,
+        max_length=FIRST_MESSAGES_MAX,
+        description="Its first messages (seq 1, 2, …), stored with it in one unit: the "
+        "conversation and all of them, or nothing. Each is a message as appended, without a "
+        "`parent_id` (there is nothing yet to answer); without a title, the first user "
+        "message gives one.",
+    )
 
 
 class ConversationUpdate(Schema):

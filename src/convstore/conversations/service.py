@@ -81,19 +81,22 @@ class ConversationService:
     async def create(
         self, conn: AsyncConnection, user_id: uuid.UUID, data: ConversationCreate, limits: Limits
     ) -> ConversationRead:
+        """A new conversation, with its first messages when ``data`` has some: all of it is
+        stored in one unit (one statement on PostgreSQL, one hop to SQLite's thread), or
+        nothing."""
         check_metadata(data.metadata, limits, "metadata")
         now = utc_now()
-        row = await ConversationRepository(conn, user_id).insert(
-            {
-                "id": uuid7(),
-                "title": data.title,
-                "key": data.key,
-                "attributes": data.metadata,
-                "messages_count": 0,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+        values = _new_conversation(data, now)
+        repo = ConversationRepository(conn, user_id)
+        if not data.messages:
+            return conversation_read(await repo.insert(values))
+        rows = message.first_rows(values["id"], data.messages, limits, now)
+        first_user = next((m for m in data.messages if m.role == "user"), None)
+        if data.title is None and first_user is not None:
+            values["title"] = title_from_message(first_user.content)
+        values.update(messages_count=len(rows), last_message_at=now)
+        row = await repo.insert_with_messages(values, rows)
+        metrics.messages_appended(data.messages)
         return conversation_read(row)
 
     async def get_by_key(
@@ -121,16 +124,7 @@ class ConversationService:
             raise InvalidInput("is required", field="key")
         check_metadata(data.metadata, limits, "metadata")
         repo = ConversationRepository(conn, user_id)
-        now = utc_now()
-        values = {
-            "id": uuid7(),
-            "title": data.title,
-            "key": data.key,
-            "attributes": data.metadata,
-            "messages_count": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
+        values = _new_conversation(data, utc_now())
         row = await repo.insert_keyed(values) or await repo.get_by_key(data.key)
         if row is None:  # created and deleted by another caller in between
             raise _not_found()
@@ -286,6 +280,32 @@ class MessageService:
         check_size(extra.get("usage"), MAX_USAGE_CHARS, f"{prefix}usage")
         check_size(extra.get("tool_results"), MAX_TOOL_RESULTS_CHARS, f"{prefix}tool_results")
 
+    def _check_item(self, item: MessageCreate, limits: Limits, prefix: str) -> None:
+        extra = {
+            "metadata": item.metadata,
+            "usage": item.usage,
+            "tool_results": _dump_list(item.tool_results),
+        }
+        self._check(item.role, item.content, item.tool_calls, extra, limits, prefix)
+
+    def first_rows(
+        self,
+        conversation_id: uuid.UUID,
+        items: Sequence[MessageCreate],
+        limits: Limits,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        """The rows of a new conversation's first messages, checked as an append's (fields
+        named ``messages.<i>.…``); none may answer a ``parent_id``, as there is none yet."""
+        for i, item in enumerate(items):
+            prefix = f"messages.{i}."
+            if item.parent_id is not None:
+                raise InvalidInput(
+                    "no such message in this conversation", field=f"{prefix}parent_id"
+                )
+            self._check_item(item, limits, prefix)
+        return [_new_row(item, conversation_id, now) for item in items]
+
     async def append_many(
         self,
         conn: AsyncConnection,
@@ -306,14 +326,7 @@ class MessageService:
             return []
         multi = prefixed
         for i, item in enumerate(items):
-            extra = {
-                "metadata": item.metadata,
-                "usage": item.usage,
-                "tool_results": _dump_list(item.tool_results),
-            }
-            self._check(
-                item.role, item.content, item.tool_calls, extra, limits, f"{i}." if multi else ""
-            )
+            self._check_item(item, limits, f"{i}." if multi else "")
         repo = MessageRepository(conn, user_id)
         first_user = next((m for m in items if m.role == "user"), None)
         now = utc_now()
@@ -609,6 +622,19 @@ def conversation_read(row: Mapping[Any, Any]) -> ConversationRead:
 
 def _dump_list(models: Sequence[Any] | None) -> list[dict[str, Any]] | None:
     return None if models is None else [m.model_dump(mode="json") for m in models]
+
+
+def _new_conversation(data: ConversationCreate, now: datetime) -> dict[str, Any]:
+    """The row of a new conversation, without messages yet (its owner is the repository's)."""
+    return {
+        "id": uuid7(),
+        "title": data.title,
+        "key": data.key,
+        "attributes": data.metadata,
+        "messages_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _new_row(item: MessageCreate, conversation_id: uuid.UUID, now: datetime) -> dict[str, Any]:
