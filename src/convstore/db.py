@@ -438,6 +438,14 @@ class Database:
             if self._write_lock is not None
             else None
         )
+        # SQLite: at most the pool's size of write_statement units hold a connection at once
+        # (the others wait for a slot, as they waited for the write lock before group
+        # commit): beyond it, each would open an overflow connection, with its own thread,
+        # only to wait for a group (docs/performance.md, sixth round).
+        size = getattr(engine.pool, "size", None)
+        self._statement_slots = (
+            asyncio.Semaphore(size()) if self._write_lock is not None and size else None
+        )
         # Reads need no transaction: PostgreSQL's READ COMMITTED gives each statement its own
         # snapshot anyway, and SQLite wraps each statement in its own read transaction. Skipping
         # BEGIN/ROLLBACK saves two round trips per read (docs/performance.md).
@@ -513,7 +521,10 @@ class Database:
         committed together with the units that queued for it meanwhile (:class:`Grouping`).
         Only such units write through it on SQLite; reads through it take no lock."""
         if self._grouped is not None:  # SQLite: the repository's unit begins and commits
-            async with self._unit(self._grouped, begin=False) as conn:
+            async with (
+                self._statement_slots or _NO_SLOTS,
+                self._unit(self._grouped, begin=False) as conn,
+            ):
                 yield conn
             return
         if self._autocommit_grouped is None or self._needs_tenant(user_id):
@@ -591,6 +602,9 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+_NO_SLOTS: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
 
 
 def _closes_on_return(engine: AsyncEngine) -> bool:

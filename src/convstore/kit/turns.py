@@ -25,6 +25,8 @@ from typing import Generic, TypeVar
 U = TypeVar("U")
 
 _NO_LOCK: AbstractAsyncContextManager[None] = contextlib.nullcontext()
+_CONTENDED_KEPT = 4096
+"""At most this many keys are remembered as contended (see ``Turns._contended``)."""
 
 
 class _Waiting(Generic[U]):
@@ -80,6 +82,8 @@ class Turns(Generic[U]):
                 while queue and len(followers) + 1 < self._limit:
                     followers.append(queue.popleft())
                 if followers:
+                    if len(self._contended) >= _CONTENDED_KEPT:
+                        self._contended.clear()  # forget old keys rather than grow
                     self._contended.add(key)
                 else:
                     self._contended.discard(key)
