@@ -177,3 +177,30 @@ async def test_a_leader_cancelled_before_the_lock_hands_its_turn_on() -> None:
         await leading
     assert writer.groups == [["b"]]
     assert a.written_in is None
+
+
+class Stop(BaseException):
+    """Raised by a write, as an interruption would be (not an outcome set on the units)."""
+
+
+async def test_when_a_write_raises_the_others_of_its_group_are_written_next() -> None:
+    turns: Turns[Unit] = Turns(limit=8)
+    writer = Writer()
+    writer.gate.clear()
+    first = asyncio.create_task(turns.run("k", Unit("a"), writer.write))
+    await writer.started.wait()
+    b, c, d = Unit("b"), Unit("c"), Unit("d")
+
+    async def raising(group: list[Unit]) -> None:
+        raise Stop
+
+    leader = asyncio.create_task(turns.run("k", b, raising))  # leads the next group
+    rest = [asyncio.create_task(turns.run("k", unit, writer.write)) for unit in (c, d)]
+    await _settle()
+    writer.gate.set()
+    await first
+    with pytest.raises(Stop):
+        await leader
+    await asyncio.gather(*rest)
+    assert writer.groups == [["a"], ["c", "d"]]
+    assert (b.written_in, c.written_in, d.written_in) == (None, 2, 2)

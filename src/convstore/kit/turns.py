@@ -10,7 +10,8 @@ The caller that writes a group (its leader) sees it through to its end even when
 cancelled meanwhile (the others' outcomes depend on it) and then re-raises the cancellation.
 A caller cancelled while it waits leaves the queue, and its write is not made; one whose
 write is already in a group keeps it made (as a statement cancelled after it was sent may
-be) and gets the cancellation.
+be) and gets the cancellation. ``write`` reports each unit's failure on the unit; should it
+raise all the same, the other callers of its group queue again, first in line.
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ class Turns(Generic[U]):
                 self._leave(key, queue, waiting)
                 raise
         followers: list[_Waiting[U]] = []
+        written = False
+
+        async def write_group(group: list[U]) -> None:
+            nonlocal written
+            await write(group)
+            written = True
+
         try:
             if key in self._contended:
                 await asyncio.sleep(0)
@@ -91,13 +99,16 @@ class Turns(Generic[U]):
                 self.groups += 1
                 self.units += len(group)
                 if followers:
-                    await to_completion(write(group))
+                    await to_completion(write_group(group))
                 else:
                     await write(group)
         finally:
-            for waiting in followers:
-                if not waiting.turn.done():
-                    waiting.turn.set_result(False)
+            if written:
+                for waiting in followers:
+                    if not waiting.turn.done():
+                        waiting.turn.set_result(False)
+            else:  # ``write`` raised (it sets errors on the units, not raises): theirs again
+                queue.extendleft(reversed(followers))
             self._hand_over(key, queue)
 
     def _hand_over(self, key: Hashable, queue: collections.deque[_Waiting[U]]) -> None:
