@@ -145,3 +145,21 @@ async def test_the_openapi_document_describes_every_route(
         if problems:
             failures.append(f"{op}: {', '.join(problems)}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("key", ["\b", "unit\x1fseparator", "nul\x00"])
+async def test_metadata_convstore_cannot_store_is_a_400_naming_it(
+    client: httpx.AsyncClient, store: Store, alice: Account, key: str
+) -> None:
+    """OpenAI's metadata is string pairs; a key or value convstore refuses to store (control
+    characters) is a 400 naming ``metadata``, on create and on update, and nothing is written
+    (found by the long fuzz profile: it was a 500)."""
+    created = await client.post("/v1/conversations", json={}, headers=alice.headers)
+    assert created.status_code == 200, created.text
+    url = f"/v1/conversations/{created.json()['id']}"
+    before = await db_snapshot(store, alice.id)
+    for path in ("/v1/conversations", url):
+        for metadata in ({key: "v"}, {"k": key}):
+            response = await client.post(path, json={"metadata": metadata}, headers=alice.headers)
+            assert (openai_error(response, 400)["param"] or "").startswith("metadata"), path
+    assert await db_snapshot(store, alice.id) == before

@@ -42,6 +42,7 @@ from convstore.items.schemas import ItemPage
 from convstore.items.service import check_items
 from convstore.items.service import item as item_service
 from convstore.kit.pagination import MAX_PAGE_SIZE
+from convstore.kit.validation import parse
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -125,10 +126,9 @@ async def create_conversation(
 ) -> Conversation:
     """A conversation with optional `metadata` and first `items` (all stored or none)."""
     checked = check_items(body.items or [], settings.limits)
+    data = parse(ConversationCreate, {"metadata": dict(body.metadata or {})})
     await idem.claim(conn, user.id, body)
-    created = await conversation_service.create(
-        conn, user.id, ConversationCreate(metadata=dict(body.metadata or {})), settings.limits
-    )
+    created = await conversation_service.create(conn, user.id, data, settings.limits)
     if checked:
         await item_service.add(conn, user.id, created.id, checked)
         created = await conversation_service.get(conn, user.id, created.id)
@@ -155,7 +155,7 @@ async def update_conversation(
     settings: SettingsDep,
 ) -> Conversation:
     """Replace the whole metadata map (`null` clears it)."""
-    changes = ConversationUpdate(metadata=dict(body.metadata or {}))
+    changes = parse(ConversationUpdate, {"metadata": dict(body.metadata or {})})
     updated = await conversation_service.update(
         conn, user.id, parse_conversation_id(conversation_id), changes, settings.limits
     )
