@@ -485,3 +485,20 @@ async def test_405_lists_every_method_of_the_path(
         assert_problem(response, 405, "method_not_allowed")
         allowed = {m.strip() for m in response.headers["allow"].split(",")}
         assert allowed == methods, (path, allowed)
+
+
+@pytest.mark.parametrize("key", ["nul\x00here", "bell\x07", "line\nbreak"])
+async def test_a_key_no_conversation_can_have_is_a_422_naming_it(
+    client: httpx.AsyncClient, alice: Account, key: str
+) -> None:
+    """``GET /api/v1/conversations?key=`` with a key convstore refuses to store is refused
+    like the body's key (found by the long fuzz profile: PostgreSQL refused the NUL, a 500)."""
+    headers = alice.headers
+    made = await client.post("/api/v1/conversations", json={"key": "real-key"}, headers=headers)
+    assert made.status_code == 201, made.text
+    found = await client.get("/api/v1/conversations", params={"key": "real-key"}, headers=headers)
+    assert [c["id"] for c in found.json()["items"]] == [made.json()["id"]]
+    refused = await client.get("/api/v1/conversations", params={"key": key}, headers=headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "key" in refused.text

@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import AfterValidator
 
 from convstore.conversations.schemas import (
     MAX_SEQ,
@@ -33,6 +34,7 @@ from convstore.http.deps import (
 from convstore.http.errors import CONFLICT_RESPONSES, ERROR_RESPONSES
 from convstore.http.routing import ApiRoute
 from convstore.kit.pagination import Page
+from convstore.kit.schemas import check_identifier
 
 router = APIRouter(
     prefix="/conversations",
@@ -47,6 +49,12 @@ def _conversation_url(conversation_id: uuid.UUID) -> str:
     return f"{API_PREFIX}/conversations/{conversation_id}"
 
 
+def _key_or_none(key: str | None) -> str | None:
+    """A ``key`` query parameter checked as a stored key is (no control characters): one
+    convstore could never have stored is a 422 naming it, not a query the database refuses."""
+    return None if key is None else check_identifier(key)
+
+
 @router.get("", summary="List conversations")
 async def list_conversations(
     user: CurrentUser,
@@ -59,6 +67,7 @@ async def list_conversations(
         Query(
             min_length=1, max_length=255, description="Only your live conversation with this key."
         ),
+        AfterValidator(_key_or_none),
     ] = None,
 ) -> Page[ConversationRead]:
     """Your conversations, most recent activity first; with `key`, the one live conversation
