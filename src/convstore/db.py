@@ -58,10 +58,10 @@ READ_OPTION = "convstore_read"
 """Execution option marking a read-only connection: SQLite runs its statements without an
 explicit ``BEGIN`` (each one is its own read transaction)."""
 GROUP_OPTION = "convstore_group"
-"""Execution option of SQLite's ``write_statement`` connections: the :class:`Grouping` their
-one-hop units of work are committed through."""
+"""Execution option of ``write_statement`` connections not under row-level security: the
+:class:`Grouping` their atomic writes are grouped through (:func:`grouping_of`)."""
 GROUP_LIMIT = 64
-"""At most this many units of work share one SQLite transaction (see :class:`Grouping`)."""
+"""At most this many writes share one commit (see :class:`Grouping`)."""
 
 TENANT_SETTING = "convstore.user_id"
 """The transaction-local setting the row-level security policies compare ``user_id`` with."""
@@ -443,8 +443,10 @@ class Database:
         # commit): beyond it, each would open an overflow connection, with its own thread,
         # only to wait for a group (docs/performance.md, sixth round).
         size = getattr(engine.pool, "size", None)
-        self._statement_slots = (
-            asyncio.Semaphore(size()) if self._write_lock is not None and size else None
+        self._statement_slots: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Semaphore(size())
+            if self._write_lock is not None and size
+            else contextlib.nullcontext()
         )
         # Reads need no transaction: PostgreSQL's READ COMMITTED gives each statement its own
         # snapshot anyway, and SQLite wraps each statement in its own read transaction. Skipping
@@ -522,7 +524,7 @@ class Database:
         Only such units write through it on SQLite; reads through it take no lock."""
         if self._grouped is not None:  # SQLite: the repository's unit begins and commits
             async with (
-                self._statement_slots or _NO_SLOTS,
+                self._statement_slots,
                 self._unit(self._grouped, begin=False) as conn,
             ):
                 yield conn
@@ -602,9 +604,6 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
-
-
-_NO_SLOTS: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
 
 
 def _closes_on_return(engine: AsyncEngine) -> bool:

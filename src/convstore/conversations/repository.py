@@ -552,10 +552,10 @@ class MessageRepository:
         for row in rows:
             row["user_id"] = self.user_id
         if self.conn.dialect.name == "postgresql":
+            append = _Append(rows, now, title, parents)
             grouping = grouping_of(self.conn)
             if grouping is None:
-                return await self._append_alone(_Append(rows, now, title, parents), conversation_id)
-            append = _Append(rows, now, title, parents)
+                return await self._append_alone(append, conversation_id)
             key = (conversation_id, self.user_id)
             write = functools.partial(self._append_together, conversation_id)
             await grouping.turns.run(key, append, write, grouping.lock)

@@ -78,7 +78,7 @@ class Turns(Generic[U]):
         followers: list[_Waiting[U]] = []
         written = False
 
-        async def write_group(group: list[U]) -> None:
+        async def write_for_all(group: list[U]) -> None:
             nonlocal written
             await write(group)
             written = True
@@ -98,10 +98,7 @@ class Turns(Generic[U]):
                 group = [unit, *(waiting.unit for waiting in followers)]
                 self.groups += 1
                 self.units += len(group)
-                if followers:
-                    await to_completion(write_group(group))
-                else:
-                    await write(group)
+                await (to_completion(write_for_all(group)) if followers else write(group))
         finally:
             if written:
                 for waiting in followers:
